@@ -1,0 +1,55 @@
+"""The ``can2care`` command.
+
+Each subcommand lives in a ``can2care._cli_<name>`` module with ``register(subparsers)``;
+those modules import only the standard library at module level, so ``can2care --help`` is
+fast and works on an edge install without the cloud's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .devservices import ServiceError
+
+# Subcommand modules, in the order ``--help`` lists them.
+_COMMANDS = ("services", "smoke")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="can2care",
+        description="Connected-vehicle telematics and proactive care.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v: info, -vv: debug)")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        module = importlib.import_module(f"can2care._cli_{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+    except ServiceError as exc:
+        print(f"can2care: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("can2care: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
