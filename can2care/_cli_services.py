@@ -16,22 +16,26 @@ def register(subparsers: Any) -> None:
         description="Private development services under a run directory, on free loopback "
         "ports. The machine's own services are left alone.",
     )
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="where the services keep their files (default: $CAN2CARE_RUN_DIR "
-                        "or ./.run)")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="where the services keep their files (default: $CAN2CARE_RUN_DIR or ./.run)",
+    )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
 
     start = actions.add_parser("start", help="start both services (reusing running ones)")
     start.add_argument("--mqtt-port", type=int, default=None, help="broker port (default: free)")
-    start.add_argument("--pg-port", type=int, default=None,
-                       help="PostgreSQL port (default: free)")
+    start.add_argument("--pg-port", type=int, default=None, help="PostgreSQL port (default: free)")
     start.set_defaults(func=_start)
     actions.add_parser("stop", help="stop both services").set_defaults(func=_stop)
     actions.add_parser("status", help="show what runs where").set_defaults(func=_status)
-    actions.add_parser("env", help="print shell variables pointing at the running services"
-                       ).set_defaults(func=_env)
-    actions.add_parser("reset", help="stop both services and delete their data"
-                       ).set_defaults(func=_reset)
+    actions.add_parser(
+        "env", help="print shell variables pointing at the running services"
+    ).set_defaults(func=_env)
+    actions.add_parser("reset", help="stop both services and delete their data").set_defaults(
+        func=_reset
+    )
 
 
 def _start(args: argparse.Namespace) -> int:

@@ -16,10 +16,15 @@ def register(subparsers: Any) -> None:
         description="Starts the private Mosquitto and TimescaleDB (reusing running ones), "
         "makes an MQTT QoS 1 round trip and a hypertable with a time_bucket query.",
     )
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="the services' run directory (default: $CAN2CARE_RUN_DIR or ./.run)")
-    parser.add_argument("--keep", action="store_true",
-                        help="leave services this command started running afterwards")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="the services' run directory (default: $CAN2CARE_RUN_DIR or ./.run)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave services this command started running afterwards"
+    )
     parser.set_defaults(func=_smoke)
 
 
@@ -33,11 +38,14 @@ def _smoke(args: argparse.Namespace) -> int:
         print(f"mosquitto  {services.mqtt.url}")
         print(f"postgres   {services.database_url}")
         trip = mqtt_round_trip(services.mqtt.host, services.mqtt.port)
-        print(f"MQTT       QoS {trip.qos} round trip on {trip.topic} in "
-              f"{trip.seconds * 1000:.1f} ms")
+        print(
+            f"MQTT       QoS {trip.qos} round trip on {trip.topic} in {trip.seconds * 1000:.1f} ms"
+        )
         buckets = timescale_check(services.database_url)
-        print(f"Timescale  hypertable of {sum(b.samples for b in buckets)} rows in "
-              f"{len(buckets)} time_bucket rows:")
+        print(
+            f"Timescale  hypertable of {sum(b.samples for b in buckets)} rows in "
+            f"{len(buckets)} time_bucket rows:"
+        )
         for row in buckets:
             print(f"           {row.bucket:%Y-%m-%d %H:%M} n={row.samples} mean={row.mean:.1f}")
         print("smoke run passed")

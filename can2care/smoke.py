@@ -45,8 +45,9 @@ def mqtt_round_trip(host: str, port: int, *, timeout: float = 10.0) -> RoundTrip
     received: list[mqtt.MQTTMessage] = []
     arrived = threading.Event()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"can2care-smoke-{topic[-8:]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"can2care-smoke-{topic[-8:]}", protocol=mqtt.MQTTv5
+    )
 
     def on_subscribe(*_: object) -> None:
         subscribed.set()
@@ -79,7 +80,7 @@ def mqtt_round_trip(host: str, port: int, *, timeout: float = 10.0) -> RoundTrip
     message = received[0]
     if message.payload != payload:
         raise SmokeError("the message came back with a different payload")
-    return RoundTrip(message.topic, message.payload, message.qos, time.monotonic() - start)
+    return RoundTrip(message.topic, bytes(message.payload), message.qos, time.monotonic() - start)
 
 
 def timescale_check(conninfo: str) -> list[BucketRow]:
@@ -92,8 +93,10 @@ def timescale_check(conninfo: str) -> list[BucketRow]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} (time timestamptz NOT NULL, value double precision)")
         try:
-            conn.execute("SELECT create_hypertable(%s, 'time', chunk_time_interval => "
-                         "interval '1 day')", (table,))
+            conn.execute(
+                "SELECT create_hypertable(%s, 'time', chunk_time_interval => interval '1 day')",
+                (table,),
+            )
             with conn.cursor() as cur:
                 cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)", rows)
                 cur.execute(

@@ -13,7 +13,7 @@ from .errors import (
 )
 from .manager import DEFAULT_DATABASE, ServiceManager, Services, ServiceStatus, default_run_dir
 from .mosquitto import Mosquitto, MqttEndpoint, mqtt_ping
-from .postgres import PG_MAJOR, Postgres, PgEndpoint
+from .postgres import PG_MAJOR, PgEndpoint, Postgres
 
 __all__ = [
     "DEFAULT_DATABASE",

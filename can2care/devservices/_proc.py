@@ -18,8 +18,19 @@ from .errors import BinaryMissingError, DataDirError, PortInUseError
 LOOPBACK = "127.0.0.1"
 
 
-def find_binary(name: str, search: Iterable[Path] = (), *, hint: str) -> Path:
-    """Return the path of ``name``: first in ``search``, then on ``PATH`` and ``/usr/sbin``."""
+def find_binary(
+    name: str, search: Iterable[Path] = (), *, hint: str, override: str | None = None
+) -> Path:
+    """Return the path of ``name``.
+
+    The environment variable ``override``, when set, names the binary and nothing else is
+    tried; otherwise ``search``, then ``PATH`` and ``/usr/sbin`` are searched.
+    """
+    if override and (given := os.environ.get(override)):
+        path = Path(given)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise BinaryMissingError(f"{name} binary not found at {given} (from ${override})")
+        return path
     for folder in search:
         candidate = folder / name
         if candidate.is_file() and os.access(candidate, os.X_OK):

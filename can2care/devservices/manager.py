@@ -109,8 +109,9 @@ class ServiceManager:
         else:
             if self.postgres.running():
                 self.postgres.stop()
-            port = _proc.choose_port("PostgreSQL", self.postgres.host, pg_port,
-                                     pg_state.get("port"))
+            port = _proc.choose_port(
+                "PostgreSQL", self.postgres.host, pg_port, pg_state.get("port")
+            )
             pg = self.postgres.start(port)
             state["postgres"] = {"host": pg.host, "port": pg.port}
             self._save(state)
@@ -136,18 +137,28 @@ class ServiceManager:
         pg_state = state.get("postgres", {})
         pg_up = self.postgres.running() and "port" in pg_state
         return [
-            ServiceStatus("mosquitto", mqtt_up,
-                          f"mqtt://{mqtt_state['host']}:{mqtt_state['port']}" if mqtt_up else None),
-            ServiceStatus("postgres", pg_up,
-                          PgEndpoint(pg_state["host"], int(pg_state["port"])).dsn(DEFAULT_DATABASE)
-                          if pg_up else None),
+            ServiceStatus(
+                "mosquitto",
+                mqtt_up,
+                f"mqtt://{mqtt_state['host']}:{mqtt_state['port']}" if mqtt_up else None,
+            ),
+            ServiceStatus(
+                "postgres",
+                pg_up,
+                PgEndpoint(pg_state["host"], int(pg_state["port"])).dsn(DEFAULT_DATABASE)
+                if pg_up
+                else None,
+            ),
         ]
 
     def stop(self) -> None:
-        """Stop both services if they run."""
-        state = self._load()
-        pid = state.get("mqtt", {}).get("pid")
-        self.mosquitto.stop(int(pid) if pid else None)
+        """Stop both services if they run (found by their directories if the state is lost)."""
+        try:
+            pid = self._load().get("mqtt", {}).get("pid")
+        except DataDirError as exc:
+            log.warning("%s; looking for the broker by its configuration file", exc)
+            pid = None
+        self.mosquitto.stop(int(pid) if pid else self.mosquitto.find_pid())
         self.postgres.stop()
         log.info("stopped the services in %s", self.run_dir)
 

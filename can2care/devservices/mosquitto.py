@@ -64,7 +64,7 @@ class Mosquitto:
 
     def start(self, port: int, *, timeout: float = 10.0) -> tuple[MqttEndpoint, int]:
         """Start the broker on ``port`` and wait until it answers MQTT; return (endpoint, pid)."""
-        binary = _proc.find_binary("mosquitto", hint=_HINT)
+        binary = _proc.find_binary("mosquitto", hint=_HINT, override="CAN2CARE_MOSQUITTO_BIN")
         if not _proc.port_is_free(self.host, port):
             raise PortInUseError("MQTT", self.host, port)
         owner = _proc.service_user("mosquitto")
@@ -131,6 +131,13 @@ class Mosquitto:
             self._process = None
         elif pid is not None and self.running(pid):
             _proc.terminate(pid, timeout)
+
+    def find_pid(self) -> int | None:
+        """The pid of a broker running with this directory's configuration, if any."""
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and self.running(int(entry.name)):
+                return int(entry.name)
+        return None
 
     def running(self, pid: int) -> bool:
         """Whether ``pid`` is this directory's broker."""

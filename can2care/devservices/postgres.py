@@ -32,14 +32,18 @@ class PgEndpoint:
 
 
 def _bindir() -> Path:
+    """``$CAN2CARE_PG_BINDIR``, Debian's directory for the major version, or ``PATH``."""
     override = os.environ.get("CAN2CARE_PG_BINDIR")
-    candidates = [Path(override)] if override else []
-    candidates.append(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"))
-    for folder in candidates:
-        if (folder / "postgres").is_file():
-            return folder
-    postgres = _proc.find_binary("postgres", hint=_HINT)
-    return postgres.parent
+    if override:
+        if not (Path(override) / "postgres").is_file():
+            raise BinaryMissingError(
+                f"postgres binary not found in {override} (from $CAN2CARE_PG_BINDIR)"
+            )
+        return Path(override)
+    debian = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+    if (debian / "postgres").is_file():
+        return debian
+    return _proc.find_binary("postgres", hint=_HINT).parent
 
 
 class Postgres:
@@ -63,9 +67,7 @@ class Postgres:
             self._bin = _bindir()
             for tool in ("postgres", "initdb", "pg_ctl", "psql"):
                 if not (self._bin / tool).is_file():
-                    raise BinaryMissingError(
-                        f"{tool} binary not found in {self._bin}: {_HINT}"
-                    )
+                    raise BinaryMissingError(f"{tool} binary not found in {self._bin}: {_HINT}")
         return self._bin
 
     def check_timescaledb(self) -> None:
@@ -140,10 +142,19 @@ class Postgres:
         if self._check_data_dir():
             return
         _proc.prepare_dir(self.data_dir, owner)
-        self._run([
-            str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-            "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions",
-        ])
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ]
+        )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'can2care.conf'\n")
         log.info("initialised PostgreSQL cluster in %s", self.data_dir)
@@ -180,14 +191,24 @@ class Postgres:
         if self.log_path.exists() and owner is not None:
             os.chown(self.log_path, owner.pw_uid, owner.pw_gid)
         result = self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
-             "-w", "-t", str(int(timeout)), "start"],
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
             check=False,
         )
         if result.returncode != 0:
             self._fail(port, result.stderr)
-        self._run([str(self.bindir / "pg_isready"), "-q", "-h", self.host, "-p", str(port),
-                   "-t", "10"])
+        self._run(
+            [str(self.bindir / "pg_isready"), "-q", "-h", self.host, "-p", str(port), "-t", "10"]
+        )
         log.info("PostgreSQL ready on %s:%d (%s)", self.host, port, self.data_dir)
         return PgEndpoint(self.host, port)
 
@@ -212,21 +233,54 @@ class Postgres:
         """Whether the cluster in this data directory is running."""
         if not (self.data_dir / "PG_VERSION").is_file():
             return False
-        return self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"],
-                         check=False).returncode == 0
+        return (
+            self._run(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"], check=False
+            ).returncode
+            == 0
+        )
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Stop the cluster (fast shutdown) if it runs."""
         if not self.running():
             return
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-                   "-t", str(int(timeout)), "stop"])
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "stop",
+            ]
+        )
 
     def psql(self, port: int, sql: str, dbname: str = "postgres") -> str:
         """Run ``sql`` through psql and return its unaligned output."""
-        result = self._run([str(self.bindir / "psql"), "-X", "-q", "-A", "-t",
-                            "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", str(port),
-                            "-U", SUPERUSER, "-d", dbname, "-c", sql])
+        result = self._run(
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                dbname,
+                "-c",
+                sql,
+            ]
+        )
         return result.stdout.strip()
 
     def ensure_database(self, port: int, dbname: str) -> None:
