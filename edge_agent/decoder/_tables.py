@@ -1,0 +1,310 @@
+"""Compile a cantools ``Database`` into flat NumPy tables for the numba kernels.
+
+This is the slow path, run once per database: every decision that depends on the DBC (which
+bytes and bits a signal occupies, its conversion, its multiplexer) is made here, so the
+kernels only index arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from cantools.database.conversion import (
+    BaseConversion,
+    IdentityConversion,
+    LinearIntegerConversion,
+)
+from cantools.j1939 import pgn_from_frame_id
+
+from .errors import UnsupportedSignalError
+
+# Conversion kinds, mirroring cantools' choice of conversion class.
+CONV_IDENTITY = 0  # value = raw
+CONV_INTEGER = 1  # value = raw * int scale + int offset, exact integer arithmetic
+CONV_LINEAR = 2  # value = raw * scale + offset in float64
+CONV_INT_SCALE = 3  # value = float(raw * int scale) + float offset (exact product, as Python)
+
+# Key of an extended (29-bit) id in the lookup tables: the id plus this bit.
+EXTENDED_KEY = 1 << 32
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """What callers need to know about one compiled signal."""
+
+    index: int
+    message: str
+    name: str
+    unit: str | None
+    is_float: bool
+    is_signed: bool
+    length: int
+    scale: float
+    offset: float
+    choices: dict[int, str]
+    multiplexer: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.message}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    index: int
+    name: str
+    frame_id: int
+    is_extended: bool
+    is_fd: bool
+    length: int
+    is_j1939: bool
+    signals: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tables:
+    """The flat arrays the kernels read (see ``_kernels``)."""
+
+    # message lookup: sorted keys and the message index for each
+    keys: npt.NDArray[np.int64]
+    key_msg: npt.NDArray[np.int32]
+    pgn_keys: npt.NDArray[np.int64]
+    pgn_msg: npt.NDArray[np.int32]
+    # per message
+    msg_length: npt.NDArray[np.int32]
+    msg_sig_start: npt.NDArray[np.int32]
+    msg_sig_count: npt.NDArray[np.int32]
+    # per signal, in evaluation order (multiplexers before what they select)
+    sig_seg_start: npt.NDArray[np.int32]
+    sig_seg_count: npt.NDArray[np.int32]
+    sig_need_bytes: npt.NDArray[np.int32]
+    sig_length: npt.NDArray[np.int32]
+    sig_signed: npt.NDArray[np.bool_]
+    sig_float_bits: npt.NDArray[np.int32]
+    sig_conv: npt.NDArray[np.int8]
+    sig_scale: npt.NDArray[np.float64]
+    sig_offset: npt.NDArray[np.float64]
+    sig_iscale: npt.NDArray[np.int64]
+    sig_ioffset: npt.NDArray[np.int64]
+    sig_parent: npt.NDArray[np.int32]  # local index within the message, -1 for none
+    sig_mux_start: npt.NDArray[np.int32]
+    sig_mux_count: npt.NDArray[np.int32]
+    sig_choice_start: npt.NDArray[np.int32]
+    sig_choice_count: npt.NDArray[np.int32]
+    # segments: one per byte a signal touches
+    seg_byte: npt.NDArray[np.int32]
+    seg_shift: npt.NDArray[np.int32]
+    seg_bits: npt.NDArray[np.int32]
+    seg_out: npt.NDArray[np.int32]
+    mux_values: npt.NDArray[np.int64]
+    choice_keys: npt.NDArray[np.int64]
+    max_signals: int
+
+
+def bit_positions(start: int, length: int, little_endian: bool) -> list[tuple[int, int]]:
+    """(byte, bit in byte) of each raw bit, least significant first, as cantools lays them."""
+    if little_endian:
+        return [((start + i) // 8, (start + i) % 8) for i in range(length)]
+    msb_seq = 8 * (start // 8) + (7 - start % 8)  # network order index of the MSB
+    positions = []
+    for i in range(length):  # raw bit i is (length - 1 - i) places after the MSB
+        seq = msb_seq + (length - 1 - i)
+        positions.append((seq // 8, 7 - seq % 8))
+    return positions
+
+
+def segments(start: int, length: int, little_endian: bool) -> list[tuple[int, int, int, int]]:
+    """Runs of raw bits inside one byte: (byte, shift in byte, bit count, shift in raw)."""
+    runs: list[tuple[int, int, int, int]] = []
+    for raw_bit, (byte, bit) in enumerate(bit_positions(start, length, little_endian)):
+        if runs:
+            last_byte, shift, count, out = runs[-1]
+            if last_byte == byte and shift + count == bit and out + count == raw_bit:
+                runs[-1] = (byte, shift, count + 1, out)
+                continue
+        runs.append((byte, bit, 1, raw_bit))
+    return runs
+
+
+def _conversion(signal: Any) -> tuple[int, float, float, int, int]:
+    """The conversion kind cantools uses for ``signal`` and its parameters."""
+    scale, offset = signal.scale, signal.offset
+    inner = BaseConversion.factory(
+        scale=scale, offset=offset, choices=None, is_float=signal.is_float
+    )
+    if isinstance(inner, IdentityConversion):
+        return CONV_IDENTITY, 1.0, 0.0, 1, 0
+    if isinstance(inner, LinearIntegerConversion):
+        return CONV_INTEGER, float(scale), float(offset), int(scale), int(offset)
+    if isinstance(scale, int) and not signal.is_float:
+        # Python multiplies an int raw by an int scale exactly before adding the offset.
+        return CONV_INT_SCALE, float(scale), float(offset), scale, 0
+    return CONV_LINEAR, float(scale), float(offset), 0, 0
+
+
+def _evaluation_order(signals: list[Any]) -> list[Any]:
+    """Signals ordered so that each multiplexer comes before the signals it selects."""
+    by_name = {s.name: s for s in signals}
+
+    def depth(signal: Any) -> int:
+        d, seen = 0, set()
+        while signal.multiplexer_signal is not None and signal.name not in seen:
+            seen.add(signal.name)
+            parent = by_name.get(signal.multiplexer_signal)
+            if parent is None:
+                break
+            signal, d = parent, d + 1
+        return d
+
+    return sorted(signals, key=depth)  # stable: DBC order within one depth
+
+
+def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInfo]]:
+    """Compile every message of ``db`` (a cantools ``Database``)."""
+    messages: list[MessageInfo] = []
+    infos: list[SignalInfo] = []
+    sig: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "seg_start",
+            "seg_count",
+            "need",
+            "length",
+            "signed",
+            "float_bits",
+            "conv",
+            "scale",
+            "offset",
+            "iscale",
+            "ioffset",
+            "parent",
+            "mux_start",
+            "mux_count",
+            "choice_start",
+            "choice_count",
+        )
+    }
+    seg: dict[str, list[int]] = {"byte": [], "shift": [], "bits": [], "out": []}
+    mux_values: list[int] = []
+    choice_keys: list[int] = []
+    keys: dict[int, int] = {}
+    pgn_keys: dict[int, int] = {}
+    msg_length, msg_sig_start, msg_sig_count = [], [], []
+
+    for m_index, message in enumerate(db.messages):
+        ordered = _evaluation_order(list(message.signals))
+        local = {s.name: i for i, s in enumerate(ordered)}
+        first = len(infos)
+        for signal in ordered:
+            full = f"{message.name}.{signal.name}"
+            if signal.length > 64 or signal.length < 1:
+                raise UnsupportedSignalError(f"signal {full} has {signal.length} bits (1-64)")
+            if signal.is_float and signal.length not in (32, 64):
+                raise UnsupportedSignalError(f"float signal {full} has {signal.length} bits")
+            runs = segments(signal.start, signal.length, signal.byte_order == "little_endian")
+            sig["seg_start"].append(len(seg["byte"]))
+            sig["seg_count"].append(len(runs))
+            for byte, shift, bits, out in runs:
+                seg["byte"].append(byte)
+                seg["shift"].append(shift)
+                seg["bits"].append(bits)
+                seg["out"].append(out)
+            sig["need"].append(max(r[0] for r in runs) + 1)
+            sig["length"].append(signal.length)
+            sig["signed"].append(bool(signal.is_signed))
+            sig["float_bits"].append(signal.length if signal.is_float else 0)
+            conv, scale, offset, iscale, ioffset = _conversion(signal)
+            sig["conv"].append(conv)
+            sig["scale"].append(scale)
+            sig["offset"].append(offset)
+            sig["iscale"].append(iscale)
+            sig["ioffset"].append(ioffset)
+            parent = signal.multiplexer_signal
+            sig["parent"].append(local.get(parent, -1))
+            ids = list(signal.multiplexer_ids or []) if parent in local else []
+            sig["mux_start"].append(len(mux_values))
+            sig["mux_count"].append(len(ids))
+            mux_values.extend(int(v) for v in ids)
+            choices = {int(k): str(v) for k, v in (signal.choices or {}).items()}
+            sig["choice_start"].append(len(choice_keys))
+            sig["choice_count"].append(len(choices) if signal.is_multiplexer else 0)
+            if signal.is_multiplexer:
+                choice_keys.extend(choices)
+            infos.append(
+                SignalInfo(
+                    index=len(infos),
+                    message=message.name,
+                    name=signal.name,
+                    unit=signal.unit,
+                    is_float=bool(signal.is_float),
+                    is_signed=bool(signal.is_signed),
+                    length=signal.length,
+                    scale=float(signal.scale),
+                    offset=float(signal.offset),
+                    choices=choices,
+                    multiplexer=parent,
+                )
+            )
+        is_j1939 = message.protocol == "j1939"
+        key = message.frame_id + (EXTENDED_KEY if message.is_extended_frame else 0)
+        keys.setdefault(key, m_index)
+        if is_j1939 and message.is_extended_frame:
+            pgn = int(pgn_from_frame_id(message.frame_id))  # type: ignore[no-untyped-call]
+            pgn_keys.setdefault(pgn, m_index)
+        msg_length.append(message.length)
+        msg_sig_start.append(first)
+        msg_sig_count.append(len(ordered))
+        messages.append(
+            MessageInfo(
+                index=m_index,
+                name=message.name,
+                frame_id=message.frame_id,
+                is_extended=bool(message.is_extended_frame),
+                is_fd=bool(message.is_fd),
+                length=message.length,
+                is_j1939=is_j1939,
+                signals=tuple(range(first, len(infos))),
+            )
+        )
+
+    def arr(values: list[Any], dtype: Any) -> Any:
+        return np.asarray(values, dtype=dtype)
+
+    key_list = sorted(keys)
+    pgn_list = sorted(pgn_keys)
+    tables = Tables(
+        keys=arr(key_list, np.int64),
+        key_msg=arr([keys[k] for k in key_list], np.int32),
+        pgn_keys=arr(pgn_list, np.int64),
+        pgn_msg=arr([pgn_keys[k] for k in pgn_list], np.int32),
+        msg_length=arr(msg_length, np.int32),
+        msg_sig_start=arr(msg_sig_start, np.int32),
+        msg_sig_count=arr(msg_sig_count, np.int32),
+        sig_seg_start=arr(sig["seg_start"], np.int32),
+        sig_seg_count=arr(sig["seg_count"], np.int32),
+        sig_need_bytes=arr(sig["need"], np.int32),
+        sig_length=arr(sig["length"], np.int32),
+        sig_signed=arr(sig["signed"], np.bool_),
+        sig_float_bits=arr(sig["float_bits"], np.int32),
+        sig_conv=arr(sig["conv"], np.int8),
+        sig_scale=arr(sig["scale"], np.float64),
+        sig_offset=arr(sig["offset"], np.float64),
+        sig_iscale=arr(sig["iscale"], np.int64),
+        sig_ioffset=arr(sig["ioffset"], np.int64),
+        sig_parent=arr(sig["parent"], np.int32),
+        sig_mux_start=arr(sig["mux_start"], np.int32),
+        sig_mux_count=arr(sig["mux_count"], np.int32),
+        sig_choice_start=arr(sig["choice_start"], np.int32),
+        sig_choice_count=arr(sig["choice_count"], np.int32),
+        seg_byte=arr(seg["byte"], np.int32),
+        seg_shift=arr(seg["shift"], np.int32),
+        seg_bits=arr(seg["bits"], np.int32),
+        seg_out=arr(seg["out"], np.int32),
+        mux_values=arr(mux_values, np.int64),
+        choice_keys=arr(choice_keys, np.int64),
+        max_signals=max(msg_sig_count, default=0),
+    )
+    return tables, messages, infos

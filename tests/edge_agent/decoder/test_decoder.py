@@ -1,0 +1,130 @@
+"""Unit behaviour of the batch decoder beyond the differential tests."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import pytest
+from cantools.database.can import Database, Message, Signal
+from cantools.database.conversion import BaseConversion
+
+from edge_agent.decoder import BatchDecoder, DecoderError
+from edge_agent.frames import FrameBatch, FrameFlag
+
+
+def _decoder(*signals: Signal, length: int = 8, frame_id: int = 0x100) -> BatchDecoder:
+    return BatchDecoder(
+        Database(
+            messages=[Message(frame_id=frame_id, name="M", length=length, signals=list(signals))]
+        )
+    )
+
+
+def test_huge_integer_conversion_is_exact() -> None:
+    """raw * 3 + 5 beyond int64 is computed with Python integers, as cantools does."""
+    signal = Signal("Big", 0, 64, conversion=BaseConversion.factory(scale=3, offset=5))
+    raw = 2**64 - 12345
+    decoder = _decoder(signal)
+    result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, raw.to_bytes(8, "little"))]))
+    assert result.values[0] == float(raw * 3 + 5)
+    assert int(result.raw[0]) + 2**64 == raw
+
+
+def test_integer_scale_with_float_offset_multiplies_exactly() -> None:
+    """Python computes raw * 3 exactly before adding 0.5; so must the decoder."""
+    signal = Signal("P", 0, 54, conversion=BaseConversion.factory(scale=3, offset=0.5))
+    raw = 11190454901533422207 & (2**54 - 1)
+    result = _decoder(signal).decode(
+        FrameBatch.from_rows([(0.0, 0x100, 0, raw.to_bytes(8, "little"))])
+    )
+    assert result.values[0] == raw * 3 + 0.5
+    big = Signal("Q", 0, 64, conversion=BaseConversion.factory(scale=3, offset=0.5))
+    raw = 2**64 - 99
+    result = _decoder(big).decode(
+        FrameBatch.from_rows([(0.0, 0x100, 0, raw.to_bytes(8, "little"))])
+    )
+    assert result.values[0] == raw * 3 + 0.5
+
+
+def test_negative_zero_float_survives_identity() -> None:
+    signal = Signal("F", 0, 64, conversion=BaseConversion.factory(is_float=True))
+    result = _decoder(signal).decode(
+        FrameBatch.from_rows([(0.0, 0x100, 0, struct.pack("<d", -0.0))])
+    )
+    assert struct.pack("<d", result.values[0]) == struct.pack("<d", -0.0)
+
+
+def test_remote_error_unknown_and_truncated_frames_are_counted() -> None:
+    decoder = _decoder(Signal("A", 0, 8), Signal("B", 56, 8))
+    batch = FrameBatch.from_rows(
+        [
+            (0.0, 0x100, 0, bytes(range(8))),
+            (0.1, 0x100, FrameFlag.REMOTE, b""),
+            (0.2, 0x100, FrameFlag.ERROR, bytes(8)),
+            (0.3, 0x101, 0, bytes(8)),
+            (0.4, 0x100, 0, bytes([9, 9, 9])),  # B (byte 7) is missing
+        ]
+    )
+    result = decoder.decode(batch)
+    assert result.stats.frames == 5
+    assert result.stats.decoded == 2
+    assert result.stats.skipped == 2
+    assert result.stats.unknown == 1
+    assert result.stats.truncated == 1
+    assert result.stats.samples == 3
+    assert list(result.rows) == [0, 0, 4]
+    assert list(result.values) == [0.0, 7.0, 9.0]
+    assert list(result.timestamps) == [0.0, 0.0, 0.4]
+    assert list(result.frame_messages) == [0, -2, -2, -1, 0]
+
+
+def test_columns_group_by_signal_in_frame_order() -> None:
+    decoder = _decoder(Signal("A", 0, 8), Signal("B", 8, 8, is_signed=True))
+    batch = FrameBatch.from_rows(
+        [(float(i), 0x100, 0, bytes([i, 256 - i, 0, 0, 0, 0, 0, 0])) for i in range(1, 5)]
+    )
+    columns = decoder.decode(batch).columns()
+    assert sorted(columns) == ["M.A", "M.B"]
+    assert list(columns["M.A"].values) == [1.0, 2.0, 3.0, 4.0]
+    assert list(columns["M.B"].raw) == [-1, -2, -3, -4]
+    assert list(columns["M.B"].timestamps) == [1.0, 2.0, 3.0, 4.0]
+    single = decoder.decode(batch).signal("M.B")
+    assert np.array_equal(single.rows, columns["M.B"].rows)
+    with pytest.raises(KeyError):
+        decoder.decode(batch).signal("M.C")
+
+
+def test_unknown_signal_name_is_named() -> None:
+    with pytest.raises(DecoderError, match=r"no signal 'M\.Nope' in the database"):
+        _decoder(Signal("A", 0, 8)).signal_info("M.Nope")
+
+
+def test_length_beyond_data_width_is_refused() -> None:
+    batch = FrameBatch(
+        timestamps=np.zeros(1),
+        ids=np.array([0x100], np.uint32),
+        flags=np.zeros(1, np.uint8),
+        lengths=np.array([12], np.uint8),
+        data=np.zeros((1, 8), np.uint8),
+        channels=np.full(1, -1, np.int16),
+    )
+    with pytest.raises(DecoderError, match=r"frame length \(12\) exceeds"):
+        _decoder(Signal("A", 0, 8)).decode(batch)
+
+
+def test_empty_batch() -> None:
+    result = _decoder(Signal("A", 0, 8)).decode(FrameBatch.empty())
+    assert len(result) == 0
+    assert result.stats.frames == 0
+    assert result.columns() == {}
+
+
+def test_choices_are_available_but_not_applied() -> None:
+    choices: Any = {0: "P", 1: "R", 2: "N", 3: "D"}
+    signal = Signal("Gear", 0, 4, conversion=BaseConversion.factory(choices=choices))
+    decoder = _decoder(signal)
+    assert decoder.signal_info("M.Gear").choices == {0: "P", 1: "R", 2: "N", 3: "D"}
+    result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, bytes([3] + [0] * 7))]))
+    assert list(result.values) == [3.0]
