@@ -13,11 +13,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from dbc import CatalogueError
+
 from . import __version__
 from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("services", "smoke")
+_COMMANDS = ("services", "smoke", "dbc")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.func(args)
-    except ServiceError as exc:
+    except (ServiceError, CatalogueError) as exc:
         print(f"can2care: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ signals (cantools raises ``DecodeError`` for the whole frame).
 """
 
 from ._tables import MessageInfo, SignalInfo
-from .decoder import BatchDecoder, DecodedBatch, DecodeStats, SignalColumn
+from .decoder import BatchDecoder, DecodedBatch, DecodeStats, LongForm, SignalColumn
 from .errors import DecoderError, UnsupportedSignalError
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DecodeStats",
     "DecodedBatch",
     "DecoderError",
+    "LongForm",
     "MessageInfo",
     "SignalColumn",
     "SignalInfo",

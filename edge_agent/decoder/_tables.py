@@ -26,6 +26,7 @@ CONV_IDENTITY = 0  # value = raw
 CONV_INTEGER = 1  # value = raw * int scale + int offset, exact integer arithmetic
 CONV_LINEAR = 2  # value = raw * scale + offset in float64
 CONV_INT_SCALE = 3  # value = float(raw * int scale) + float offset (exact product, as Python)
+CONV_FLOAT = 4  # IEEE float raw: value = float * scale + offset, done by a NumPy pass
 
 # Key of an extended (29-bit) id in the lookup tables: the id plus this bit.
 EXTENDED_KEY = 1 << 32
@@ -46,6 +47,8 @@ class SignalInfo:
     offset: float
     choices: dict[int, str]
     multiplexer: str | None
+    message_index: int
+    slot: int  # position within its message's block of slots
 
     @property
     def full_name(self) -> str:
@@ -77,6 +80,8 @@ class Tables:
     msg_length: npt.NDArray[np.int32]
     msg_sig_start: npt.NDArray[np.int32]
     msg_sig_count: npt.NDArray[np.int32]
+    msg_has_mux: npt.NDArray[np.bool_]
+    msg_simple: npt.NDArray[np.bool_]  # no multiplexing, every signal on the fast path
     # per signal, in evaluation order (multiplexers before what they select)
     sig_seg_start: npt.NDArray[np.int32]
     sig_seg_count: npt.NDArray[np.int32]
@@ -94,7 +99,15 @@ class Tables:
     sig_mux_count: npt.NDArray[np.int32]
     sig_choice_start: npt.NDArray[np.int32]
     sig_choice_count: npt.NDArray[np.int32]
-    # segments: one per byte a signal touches
+    sig_is_mux: npt.NDArray[np.bool_]
+    sig_lo: npt.NDArray[np.int32]  # first byte the signal touches
+    sig_window: npt.NDArray[np.bool_]  # its bytes fit one 8-byte window
+    sig_little: npt.NDArray[np.bool_]
+    sig_lsb: npt.NDArray[np.int32]  # Intel bit number (little) / network bit number (big)
+    sig_mask: npt.NDArray[np.uint64]
+    sig_shift0: npt.NDArray[np.int32]  # shift in the word of bytes 0-7 (LE or BE load)
+    sig_sext: npt.NDArray[np.int32]  # 64 - length for signed signals, else 0
+    # segments (signals that do not fit a window): one per byte a signal touches
     seg_byte: npt.NDArray[np.int32]
     seg_shift: npt.NDArray[np.int32]
     seg_bits: npt.NDArray[np.int32]
@@ -132,6 +145,15 @@ def segments(start: int, length: int, little_endian: bool) -> list[tuple[int, in
 def _conversion(signal: Any) -> tuple[int, float, float, int, int]:
     """The conversion kind cantools uses for ``signal`` and its parameters."""
     scale, offset = signal.scale, signal.offset
+    if signal.is_float:
+        identity = scale == 1 and offset == 0
+        return (
+            CONV_FLOAT,
+            1.0 if identity else float(scale),
+            0.0 if identity else float(offset),
+            0,
+            0,
+        )
     inner = BaseConversion.factory(
         scale=scale, offset=offset, choices=None, is_float=signal.is_float
     )
@@ -143,6 +165,21 @@ def _conversion(signal: Any) -> tuple[int, float, float, int, int]:
         # Python multiplies an int raw by an int scale exactly before adding the offset.
         return CONV_INT_SCALE, float(scale), float(offset), scale, 0
     return CONV_LINEAR, float(scale), float(offset), 0, 0
+
+
+def _float_exact(signal: Any) -> bool:
+    """Whether raw * scale + offset in float64 gives exactly cantools' value.
+
+    True for cantools' float-scale conversion always (it computes in floats too), and for its
+    integer ones when the product and the offset are exact in a double.
+    """
+    if signal.length >= 64 or (not signal.is_signed and signal.length > 62):
+        return False
+    kind = _conversion(signal)[0]
+    if kind in (CONV_IDENTITY, CONV_LINEAR):
+        return True
+    exact = 2.0**53
+    return bool(2.0**signal.length * abs(signal.scale) < exact and abs(signal.offset) < exact)
 
 
 def _evaluation_order(signals: list[Any]) -> list[Any]:
@@ -185,6 +222,15 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
             "mux_count",
             "choice_start",
             "choice_count",
+            "is_mux",
+            "lo",
+            "window",
+            "little",
+            "lsb",
+            "mask",
+            "shift0",
+            "sext",
+            "fast",
         )
     }
     seg: dict[str, list[int]] = {"byte": [], "shift": [], "bits": [], "out": []}
@@ -192,7 +238,7 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
     choice_keys: list[int] = []
     keys: dict[int, int] = {}
     pgn_keys: dict[int, int] = {}
-    msg_length, msg_sig_start, msg_sig_count = [], [], []
+    msg_length, msg_sig_start, msg_sig_count, msg_has_mux, msg_simple = [], [], [], [], []
 
     for m_index, message in enumerate(db.messages):
         ordered = _evaluation_order(list(message.signals))
@@ -213,6 +259,21 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
                 seg["bits"].append(bits)
                 seg["out"].append(out)
             sig["need"].append(max(r[0] for r in runs) + 1)
+            little = signal.byte_order == "little_endian"
+            lo = min(r[0] for r in runs)
+            sig["lo"].append(lo)
+            sig["window"].append(max(r[0] for r in runs) - lo <= 7)
+            sig["little"].append(little)
+            # LSB position: Intel bit number (little endian) or network bit number (big).
+            msb_seq = 8 * (signal.start // 8) + (7 - signal.start % 8)
+            sig["lsb"].append(signal.start if little else msb_seq + signal.length - 1)
+            sig["mask"].append((1 << signal.length) - 1)
+            lsb = sig["lsb"][-1]
+            sig["shift0"].append(lsb if little else 63 - lsb)  # in a word loaded from byte 0
+            sig["sext"].append(64 - signal.length if signal.is_signed else 0)
+            sig["fast"].append(
+                sig["need"][-1] <= 8 and not signal.is_float and _float_exact(signal)
+            )
             sig["length"].append(signal.length)
             sig["signed"].append(bool(signal.is_signed))
             sig["float_bits"].append(signal.length if signal.is_float else 0)
@@ -231,6 +292,7 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
             choices = {int(k): str(v) for k, v in (signal.choices or {}).items()}
             sig["choice_start"].append(len(choice_keys))
             sig["choice_count"].append(len(choices) if signal.is_multiplexer else 0)
+            sig["is_mux"].append(bool(signal.is_multiplexer))
             if signal.is_multiplexer:
                 choice_keys.extend(choices)
             infos.append(
@@ -246,6 +308,8 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
                     offset=float(signal.offset),
                     choices=choices,
                     multiplexer=parent,
+                    message_index=m_index,
+                    slot=len(infos) - first,
                 )
             )
         is_j1939 = message.protocol == "j1939"
@@ -257,6 +321,8 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         msg_length.append(message.length)
         msg_sig_start.append(first)
         msg_sig_count.append(len(ordered))
+        msg_has_mux.append(any(s.multiplexer_signal in local for s in ordered))
+        msg_simple.append(not msg_has_mux[-1] and all(sig["fast"][first:]))
         messages.append(
             MessageInfo(
                 index=m_index,
@@ -283,6 +349,8 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         msg_length=arr(msg_length, np.int32),
         msg_sig_start=arr(msg_sig_start, np.int32),
         msg_sig_count=arr(msg_sig_count, np.int32),
+        msg_has_mux=arr(msg_has_mux, np.bool_),
+        msg_simple=arr(msg_simple, np.bool_),
         sig_seg_start=arr(sig["seg_start"], np.int32),
         sig_seg_count=arr(sig["seg_count"], np.int32),
         sig_need_bytes=arr(sig["need"], np.int32),
@@ -299,6 +367,14 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         sig_mux_count=arr(sig["mux_count"], np.int32),
         sig_choice_start=arr(sig["choice_start"], np.int32),
         sig_choice_count=arr(sig["choice_count"], np.int32),
+        sig_is_mux=arr(sig["is_mux"], np.bool_),
+        sig_lo=arr(sig["lo"], np.int32),
+        sig_window=arr(sig["window"], np.bool_),
+        sig_little=arr(sig["little"], np.bool_),
+        sig_lsb=arr(sig["lsb"], np.int32),
+        sig_mask=arr(sig["mask"], np.uint64),
+        sig_shift0=arr(sig["shift0"], np.int32),
+        sig_sext=arr(sig["sext"], np.int32),
         seg_byte=arr(seg["byte"], np.int32),
         seg_shift=arr(seg["shift"], np.int32),
         seg_bits=arr(seg["bits"], np.int32),

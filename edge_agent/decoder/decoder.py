@@ -11,10 +11,15 @@ import numpy.typing as npt
 
 from ..frames import FrameBatch
 from . import _kernels
-from ._tables import CONV_INT_SCALE, CONV_INTEGER, MessageInfo, SignalInfo, compile_database
+from ._tables import CONV_INT_SCALE, CONV_INTEGER, MessageInfo, SignalInfo, Tables
+from ._tables import compile_database as _compile
 from .errors import DecoderError
 
 log = logging.getLogger(__name__)
+
+# Frames per parallel work item: large enough to amortise scheduling, small enough to
+# balance the threads.
+_CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,54 +46,103 @@ class SignalColumn:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class DecodedBatch:
-    """Decoded samples in long form: one entry per (frame, signal), in frame order.
-
-    ``raw`` holds the raw integer (sign-extended for signed signals; the IEEE bit pattern for
-    float signals; an unsigned 64-bit value above 2**63-1 wraps negative), ``values`` the
-    physical value (raw * scale + offset, value tables not applied).
-    """
+class LongForm:
+    """Every sample in frame order: one entry per (frame, present signal)."""
 
     rows: npt.NDArray[np.int64]
-    signals: npt.NDArray[np.int32]
+    signals: npt.NDArray[np.int32]  # index into BatchDecoder.signals
     raw: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
-    timestamps: npt.NDArray[np.float64]  # of each entry's frame
-    frame_ids: npt.NDArray[np.uint32]  # of each entry's frame
-    frame_messages: npt.NDArray[np.int32]  # per input frame: message index, -1 unknown, -2 skipped
-    stats: DecodeStats
-    signal_infos: tuple[SignalInfo, ...]
 
     def __len__(self) -> int:
         return len(self.rows)
 
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DecodedBatch:
+    """A decoded batch, stored as one block of slots per message.
+
+    Each decoded frame owns a slot per signal of its message; a message's frames are
+    contiguous, so a signal's samples are a strided column (see :meth:`signal`).  ``raw``
+    holds raw integers (sign-extended for signed signals; the IEEE bit pattern for floats; an
+    unsigned 64-bit value above 2**63-1 wraps negative), ``values`` physical values (raw *
+    scale + offset, value tables not applied), ``present`` whether a slot holds a sample (a
+    signal multiplexed out, or beyond a short frame's data, does not).
+    """
+
+    frames: FrameBatch
+    frame_messages: npt.NDArray[np.int32]  # per frame: message index, -1 unknown, -2 skipped
+    frame_slots: npt.NDArray[np.int64]  # per frame: first slot, -1 when not decoded
+    message_rows: npt.NDArray[np.int64]  # frame rows grouped by message, in frame order
+    message_row0: npt.NDArray[np.int64]  # per message: first entry in message_rows
+    message_frames: npt.NDArray[np.int64]  # per message: decoded frames
+    message_slot0: npt.NDArray[np.int64]  # per message: first slot
+    raw: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    present: npt.NDArray[np.bool_]
+    stats: DecodeStats
+    messages: tuple[MessageInfo, ...]
+    signals: tuple[SignalInfo, ...]
+    _tables: Tables
+
+    def __len__(self) -> int:
+        return self.stats.samples
+
     def signal(self, full_name: str) -> SignalColumn:
-        """The samples of one signal by ``Message.Signal`` name."""
-        for info in self.signal_infos:
+        """The samples of one signal, by ``Message.Signal`` name."""
+        for info in self.signals:
             if info.full_name == full_name:
                 return self._column(info)
         raise KeyError(full_name)
 
     def columns(self) -> dict[str, SignalColumn]:
         """Every signal that has samples, by ``Message.Signal`` name."""
-        order = np.argsort(self.signals, kind="stable")
-        sorted_signals = self.signals[order]
-        present, starts = np.unique(sorted_signals, return_index=True)
-        ends = [*starts[1:], len(order)] if len(order) else []
         out = {}
-        for s, start, end in zip(present, starts, ends, strict=True):
-            take = order[start:end]
-            info = self.signal_infos[int(s)]
-            out[info.full_name] = SignalColumn(
-                info, self.rows[take], self.timestamps[take], self.raw[take], self.values[take]
-            )
+        for info in self.signals:
+            if self.message_frames[info.message_index]:
+                column = self._column(info)
+                if len(column.rows):
+                    out[info.full_name] = column
         return out
 
+    def _block(self, info: SignalInfo, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        m = info.message_index
+        count = int(self.message_frames[m])
+        width = len(self.messages[m].signals)
+        start = int(self.message_slot0[m])
+        return array[start : start + count * width].reshape(count, width)[:, info.slot]
+
     def _column(self, info: SignalInfo) -> SignalColumn:
-        take = np.flatnonzero(self.signals == info.index)
-        return SignalColumn(
-            info, self.rows[take], self.timestamps[take], self.raw[take], self.values[take]
+        m = info.message_index
+        row0 = int(self.message_row0[m])
+        rows = self.message_rows[row0 : row0 + int(self.message_frames[m])]
+        present = self._block(info, self.present)
+        raw = self._block(info, self.raw)
+        values = self._block(info, self.values)
+        if not present.all():
+            rows, raw, values = rows[present], raw[present], values[present]
+        else:
+            raw, values = raw.copy(), values.copy()
+        return SignalColumn(info, rows, self.frames.timestamps[rows], raw, values)
+
+    def long_form(self) -> LongForm:
+        """Every sample in frame order (within a frame: multiplexers first, then DBC order)."""
+        n = self.stats.samples
+        rows = np.empty(n, np.int64)
+        signals = np.empty(n, np.int32)
+        slots = np.empty(n, np.int64)
+        t = self._tables
+        _kernels.long_form(
+            self.frame_messages,
+            self.frame_slots,
+            t.msg_sig_start,
+            t.msg_sig_count,
+            self.present,
+            rows,
+            signals,
+            slots,
         )
+        return LongForm(rows, signals, self.raw[slots], self.values[slots])
 
 
 class BatchDecoder:
@@ -96,10 +150,15 @@ class BatchDecoder:
 
     def __init__(self, database: Any) -> None:
         self.database = database
-        self._tables, messages, signals = compile_database(database)
+        self._tables, messages, signals = _compile(database)
         self.messages: tuple[MessageInfo, ...] = tuple(messages)
         self.signals: tuple[SignalInfo, ...] = tuple(signals)
         self._by_name = {info.full_name: info for info in self.signals}
+        t = self._tables
+        self._float_signals = [i for i in self.signals if t.sig_float_bits[i.index]]
+        self._integer_signals = np.flatnonzero(
+            (t.sig_conv == CONV_INTEGER) | (t.sig_conv == CONV_INT_SCALE)
+        )
         log.debug("compiled %d messages, %d signals", len(messages), len(signals))
 
     def signal_info(self, full_name: str) -> SignalInfo:
@@ -113,34 +172,39 @@ class BatchDecoder:
         """Decode every data frame of ``frames`` whose id the database knows."""
         t = self._tables
         n_frames = len(frames)
-        frame_msg = np.empty(n_frames, np.int32)
-        bound = _kernels.lookup(
-            frames.ids,
-            frames.flags,
-            t.keys,
-            t.key_msg,
-            t.pgn_keys,
-            t.pgn_msg,
-            t.msg_sig_count,
-            frame_msg,
-        )
-        out_row = np.empty(bound, np.int64)
-        out_sig = np.empty(bound, np.int32)
-        out_raw = np.empty(bound, np.int64)
-        out_value = np.empty(bound, np.float64)
-        data = frames.data
-        if n_frames and int(frames.lengths.max()) > data.shape[1]:
+        if n_frames and int(frames.lengths.max()) > frames.data.shape[1]:
             raise DecoderError(
                 f"a frame length ({int(frames.lengths.max())}) exceeds the batch's data width "
-                f"({data.shape[1]})"
+                f"({frames.data.shape[1]})"
             )
-        count, decoded, truncated = _kernels.decode(
+        frame_msg = np.empty(n_frames, np.int32)
+        _kernels.lookup(
+            frames.ids, frames.flags, t.keys, t.key_msg, t.pgn_keys, t.pgn_msg, frame_msg
+        )
+        decoded_rows = frame_msg >= 0
+        n_messages = len(self.messages)
+        msg_frames = np.bincount(frame_msg[decoded_rows], minlength=n_messages).astype(np.int64)
+        slots_per_msg = msg_frames * t.msg_sig_count
+        msg_slot0 = np.concatenate(([0], np.cumsum(slots_per_msg)[:-1])).astype(np.int64)
+        msg_row0 = np.concatenate(([0], np.cumsum(msg_frames)[:-1])).astype(np.int64)
+        n_slots = int(slots_per_msg.sum())
+        frame_slot = np.empty(n_frames, np.int64)
+        message_rows = np.empty(int(msg_frames.sum()), np.int64)
+        _kernels.assign(
+            frame_msg, t.msg_sig_count, msg_frames, msg_slot0, msg_row0, frame_slot, message_rows
+        )
+        raw = np.empty(n_slots, np.int64)
+        values = np.empty(n_slots, np.float64)
+        present = np.empty(n_slots, np.bool_)
+        _kernels.decode(
             frame_msg,
+            frame_slot,
             frames.lengths,
-            data,
-            t.msg_length,
+            frames.data,
             t.msg_sig_start,
             t.msg_sig_count,
+            t.msg_has_mux,
+            t.msg_simple,
             t.sig_seg_start,
             t.sig_seg_count,
             t.sig_need_bytes,
@@ -157,6 +221,14 @@ class BatchDecoder:
             t.sig_mux_count,
             t.sig_choice_start,
             t.sig_choice_count,
+            t.sig_is_mux,
+            t.sig_lo,
+            t.sig_window,
+            t.sig_little,
+            t.sig_lsb,
+            t.sig_mask,
+            t.sig_shift0,
+            t.sig_sext,
             t.seg_byte,
             t.seg_shift,
             t.seg_bits,
@@ -164,58 +236,83 @@ class BatchDecoder:
             t.mux_values,
             t.choice_keys,
             t.max_signals,
-            out_row,
-            out_sig,
-            out_raw,
-            out_value,
+            _CHUNK,
+            raw,
+            values,
+            present,
         )
-        rows, sigs = out_row[:count], out_sig[:count]
-        raw, values = out_raw[:count], out_value[:count]
-        self._exact_integer_fixups(sigs, raw, values)
-        unknown = int(np.count_nonzero(frame_msg == _kernels.UNKNOWN))
-        skipped = int(np.count_nonzero(frame_msg == _kernels.SKIPPED))
-        stats = DecodeStats(
-            frames=n_frames,
-            decoded=int(decoded),
-            unknown=unknown,
-            skipped=skipped,
-            truncated=int(truncated),
-            samples=int(count),
-        )
-        return DecodedBatch(
-            rows=rows,
-            signals=sigs,
+        result = DecodedBatch(
+            frames=frames,
+            frame_messages=frame_msg,
+            frame_slots=frame_slot,
+            message_rows=message_rows,
+            message_row0=msg_row0,
+            message_frames=msg_frames,
+            message_slot0=msg_slot0,
             raw=raw,
             values=values,
-            timestamps=frames.timestamps[rows],
-            frame_ids=frames.ids[rows],
-            frame_messages=frame_msg,
-            stats=stats,
-            signal_infos=self.signals,
+            present=present,
+            stats=DecodeStats(0, 0, 0, 0, 0, 0),
+            messages=self.messages,
+            signals=self.signals,
+            _tables=t,
         )
+        self._convert_floats(result)
+        self._exact_integer_fixups(result)
+        truncated = int(
+            np.count_nonzero(frames.lengths[decoded_rows] < t.msg_length[frame_msg[decoded_rows]])
+        )
+        stats = DecodeStats(
+            frames=n_frames,
+            decoded=int(np.count_nonzero(decoded_rows)),
+            unknown=int(np.count_nonzero(frame_msg == _kernels.UNKNOWN)),
+            skipped=int(np.count_nonzero(frame_msg == _kernels.SKIPPED)),
+            truncated=truncated,
+            samples=int(np.count_nonzero(present)),
+        )
+        object.__setattr__(result, "stats", stats)
+        return result
 
-    def _exact_integer_fixups(
-        self,
-        sigs: npt.NDArray[np.int32],
-        raw: npt.NDArray[np.int64],
-        values: npt.NDArray[np.float64],
-    ) -> None:
+    def _convert_floats(self, result: DecodedBatch) -> None:
+        """Values of float signals from their raw IEEE bits, column by column."""
+        t = self._tables
+        for info in self._float_signals:
+            if not result.message_frames[info.message_index]:
+                continue
+            raw = result._block(info, result.raw)
+            values = result._block(info, result.values)
+            present = result._block(info, result.present)
+            bits = np.where(present, raw, 0)
+            with np.errstate(all="ignore"):  # NaN and infinity are values like any other
+                if info.length == 32:
+                    floats = (bits & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+                    floats = floats.astype(np.float64)
+                else:
+                    floats = bits.view(np.float64)
+                scale, offset = t.sig_scale[info.index], t.sig_offset[info.index]
+                if not (scale == 1.0 and offset == 0.0):  # cantools' identity: no arithmetic
+                    floats = floats * scale + offset
+            values[:] = floats
+
+    def _exact_integer_fixups(self, result: DecodedBatch) -> None:
         """Redo, with Python integers, the integer products too large for int64.
 
-        The kernels mark them NaN, which an integer raw value never yields otherwise.
+        The kernel marks them NaN, which an integer raw value never yields otherwise.
         """
         t = self._tables
-        conv = t.sig_conv[sigs]
-        suspect = np.flatnonzero(
-            np.isnan(values) & ((conv == CONV_INTEGER) | (conv == CONV_INT_SCALE))
-        )
-        for i in suspect:
-            s = int(sigs[i])
-            value = int(raw[i])
-            if not t.sig_signed[s] and value < 0:
-                value += 1 << 64
-            product = value * int(t.sig_iscale[s])
-            if t.sig_conv[s] == CONV_INTEGER:
-                values[i] = float(product + int(t.sig_ioffset[s]))
-            else:
-                values[i] = float(product) + float(t.sig_offset[s])
+        for s in self._integer_signals:
+            info = self.signals[int(s)]
+            if not result.message_frames[info.message_index]:
+                continue
+            values = result._block(info, result.values)
+            suspect = np.flatnonzero(np.isnan(values) & result._block(info, result.present))
+            raw = result._block(info, result.raw)
+            for i in suspect:
+                value = int(raw[i])
+                if not t.sig_signed[s] and value < 0:
+                    value += 1 << 64
+                product = value * int(t.sig_iscale[s])
+                if t.sig_conv[s] == CONV_INTEGER:
+                    values[i] = float(product + int(t.sig_ioffset[s]))
+                else:
+                    values[i] = float(product) + float(t.sig_offset[s])

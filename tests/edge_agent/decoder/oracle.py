@@ -33,9 +33,16 @@ def cantools_decode(message: Any, payload: bytes) -> tuple[dict[str, Any], dict[
 
 def ours_by_row(decoder: BatchDecoder, result: DecodedBatch) -> list[dict[str, tuple[int, float]]]:
     per_row: list[dict[str, tuple[int, float]]] = [{} for _ in result.frame_messages]
-    for i in range(len(result)):
-        info = decoder.signals[int(result.signals[i])]
-        per_row[int(result.rows[i])][info.name] = (int(result.raw[i]), float(result.values[i]))
+    samples = result.long_form()
+    for i in range(len(samples)):
+        info = decoder.signals[int(samples.signals[i])]
+        per_row[int(samples.rows[i])][info.name] = (int(samples.raw[i]), float(samples.values[i]))
+    # The per-signal columns hold the same samples.
+    for name, column in result.columns().items():
+        for row, raw, value in zip(column.rows, column.raw, column.values, strict=True):
+            assert per_row[int(row)][name.split(".", 1)[1]] == (int(raw), float(value)) or (
+                math.isnan(value) and math.isnan(per_row[int(row)][name.split(".", 1)[1]][1])
+            )
     return per_row
 
 

@@ -30,6 +30,7 @@ def test_huge_integer_conversion_is_exact() -> None:
     result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, raw.to_bytes(8, "little"))]))
     assert result.values[0] == float(raw * 3 + 5)
     assert int(result.raw[0]) + 2**64 == raw
+    assert result.signal("M.Big").values[0] == float(raw * 3 + 5)
 
 
 def test_integer_scale_with_float_offset_multiplies_exactly() -> None:
@@ -74,9 +75,12 @@ def test_remote_error_unknown_and_truncated_frames_are_counted() -> None:
     assert result.stats.unknown == 1
     assert result.stats.truncated == 1
     assert result.stats.samples == 3
-    assert list(result.rows) == [0, 0, 4]
-    assert list(result.values) == [0.0, 7.0, 9.0]
-    assert list(result.timestamps) == [0.0, 0.0, 0.4]
+    samples = result.long_form()
+    assert list(samples.rows) == [0, 0, 4]
+    assert list(samples.values) == [0.0, 7.0, 9.0]
+    assert [decoder.signals[s].full_name for s in samples.signals] == ["M.A", "M.B", "M.A"]
+    assert list(result.signal("M.A").timestamps) == [0.0, 0.4]
+    assert list(result.signal("M.B").timestamps) == [0.0]
     assert list(result.frame_messages) == [0, -2, -2, -1, 0]
 
 
@@ -119,6 +123,7 @@ def test_empty_batch() -> None:
     assert len(result) == 0
     assert result.stats.frames == 0
     assert result.columns() == {}
+    assert len(result.long_form()) == 0
 
 
 def test_choices_are_available_but_not_applied() -> None:
@@ -127,4 +132,4 @@ def test_choices_are_available_but_not_applied() -> None:
     decoder = _decoder(signal)
     assert decoder.signal_info("M.Gear").choices == {0: "P", 1: "R", 2: "N", 3: "D"}
     result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, bytes([3] + [0] * 7))]))
-    assert list(result.values) == [3.0]
+    assert list(result.signal("M.Gear").values) == [3.0]
