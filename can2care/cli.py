@@ -19,7 +19,7 @@ from . import __version__
 from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("services", "smoke", "dbc")
+_COMMANDS = ("services", "smoke", "dbc", "decode")
 
 
 def build_parser() -> argparse.ArgumentParser:

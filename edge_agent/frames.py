@@ -34,7 +34,8 @@ class FrameBatch:
     * ``timestamps``: float64 seconds, as the source gives them (log time or receive time);
     * ``ids``: uint32 arbitration ids (11 or 29 bits, no flag bits);
     * ``flags``: uint8 :class:`FrameFlag` bits;
-    * ``lengths``: uint8 payload lengths in bytes (0 to 64);
+    * ``lengths``: uint8 payload lengths in bytes (0 to 64); a remote frame's is the length
+      it requests, with no payload (its data is zero);
     * ``data``: uint8 array of shape ``(n, width)``, ``width >= max(lengths)`` and at least 8,
       zero beyond each frame's length;
     * ``channels``: int16 index into ``channel_names`` (-1 when the source names none).

@@ -146,7 +146,13 @@ class DecodedBatch:
 
 
 class BatchDecoder:
-    """A cantools ``Database`` compiled for batch decoding; reusable and thread-safe."""
+    """A cantools ``Database`` compiled for batch decoding.
+
+    ``decode`` is thread-safe and returns arrays of its own.  ``decode(frames, reuse=True)``
+    decodes into buffers the decoder keeps and grows, sparing the allocation (and the first
+    touch of fresh memory) on every batch of a stream: its result is valid only until the
+    next ``reuse=True`` call, and such calls must not run concurrently.
+    """
 
     def __init__(self, database: Any) -> None:
         self.database = database
@@ -159,6 +165,7 @@ class BatchDecoder:
         self._integer_signals = np.flatnonzero(
             (t.sig_conv == CONV_INTEGER) | (t.sig_conv == CONV_INT_SCALE)
         )
+        self._buffers: dict[str, npt.NDArray[Any]] = {}
         log.debug("compiled %d messages, %d signals", len(messages), len(signals))
 
     def signal_info(self, full_name: str) -> SignalInfo:
@@ -168,8 +175,20 @@ class BatchDecoder:
         except KeyError:
             raise DecoderError(f"no signal {full_name!r} in the database") from None
 
-    def decode(self, frames: FrameBatch) -> DecodedBatch:
-        """Decode every data frame of ``frames`` whose id the database knows."""
+    def _array(self, name: str, size: int, dtype: Any, reuse: bool) -> npt.NDArray[Any]:
+        if not reuse:
+            return np.empty(size, dtype)
+        buffer = self._buffers.get(name)
+        if buffer is None or len(buffer) < size:
+            buffer = np.empty(max(size, 2 * len(buffer) if buffer is not None else 0), dtype)
+            self._buffers[name] = buffer
+        return buffer[:size]
+
+    def decode(self, frames: FrameBatch, *, reuse: bool = False) -> DecodedBatch:
+        """Decode every data frame of ``frames`` whose id the database knows.
+
+        With ``reuse`` the result lives in the decoder's buffers (see the class).
+        """
         t = self._tables
         n_frames = len(frames)
         if n_frames and int(frames.lengths.max()) > frames.data.shape[1]:
@@ -177,7 +196,7 @@ class BatchDecoder:
                 f"a frame length ({int(frames.lengths.max())}) exceeds the batch's data width "
                 f"({frames.data.shape[1]})"
             )
-        frame_msg = np.empty(n_frames, np.int32)
+        frame_msg = self._array("frame_msg", n_frames, np.int32, reuse)
         _kernels.lookup(
             frames.ids, frames.flags, t.keys, t.key_msg, t.pgn_keys, t.pgn_msg, frame_msg
         )
@@ -188,14 +207,14 @@ class BatchDecoder:
         msg_slot0 = np.concatenate(([0], np.cumsum(slots_per_msg)[:-1])).astype(np.int64)
         msg_row0 = np.concatenate(([0], np.cumsum(msg_frames)[:-1])).astype(np.int64)
         n_slots = int(slots_per_msg.sum())
-        frame_slot = np.empty(n_frames, np.int64)
-        message_rows = np.empty(int(msg_frames.sum()), np.int64)
+        frame_slot = self._array("frame_slot", n_frames, np.int64, reuse)
+        message_rows = self._array("message_rows", int(msg_frames.sum()), np.int64, reuse)
         _kernels.assign(
             frame_msg, t.msg_sig_count, msg_frames, msg_slot0, msg_row0, frame_slot, message_rows
         )
-        raw = np.empty(n_slots, np.int64)
-        values = np.empty(n_slots, np.float64)
-        present = np.empty(n_slots, np.bool_)
+        raw = self._array("raw", n_slots, np.int64, reuse)
+        values = self._array("values", n_slots, np.float64, reuse)
+        present = self._array("present", n_slots, np.bool_, reuse)
         _kernels.decode(
             frame_msg,
             frame_slot,

@@ -133,3 +133,20 @@ def test_choices_are_available_but_not_applied() -> None:
     assert decoder.signal_info("M.Gear").choices == {0: "P", 1: "R", 2: "N", 3: "D"}
     result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, bytes([3] + [0] * 7))]))
     assert list(result.signal("M.Gear").values) == [3.0]
+
+
+def test_reuse_decodes_the_same_into_kept_buffers() -> None:
+    decoder = _decoder(Signal("A", 0, 8), Signal("B", 8, 16, is_signed=True))
+    first = FrameBatch.from_rows(
+        [(float(i), 0x100, 0, bytes([i, i, 0x80] + [0] * 5)) for i in range(50)]
+    )
+    second = FrameBatch.from_rows(
+        [(float(i), 0x100, 0, bytes([i + 1, 0, 0] + [0] * 5)) for i in range(20)]
+    )
+    fresh = [decoder.decode(b).long_form() for b in (first, second)]
+    kept = decoder.decode(first, reuse=True)
+    assert np.array_equal(kept.long_form().values, fresh[0].values)
+    again = decoder.decode(second, reuse=True)
+    assert np.shares_memory(again.values, kept.values)
+    assert np.array_equal(again.long_form().values, fresh[1].values)
+    assert np.array_equal(again.long_form().raw, fresh[1].raw)

@@ -1,0 +1,377 @@
+"""Writers of decoded samples: long or wide tables, as CSV or Parquet.
+
+Long form has exactly the columns ``timestamp,frame_id,message,signal,value``, one row per
+decoded signal sample in log order; ``timestamp`` is the log's float seconds written as
+Python's ``repr`` writes them, ``value`` the physical value (scale and offset applied, value
+tables not applied) written as cantools types it: an integer for integer conversions, the
+shortest round-trip float otherwise.  Wide form has one row per decoded frame and a column
+per signal (``Message.Signal``), empty where the frame does not carry the signal.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from ..decoder import BatchDecoder, DecodedBatch
+from ..decoder._tables import CONV_IDENTITY, CONV_INTEGER
+from . import _kernels, _ryu
+from .errors import ExportError
+
+_REGION = 4 << 20  # bytes of CSV text one parallel work item formats at most
+_REGIONS = 8  # work items per kernel call
+
+
+class SampleWriter(Protocol):
+    """Something that takes decoded batches and finally closes its output."""
+
+    def write(self, decoded: DecodedBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Rename = dict[tuple[str, str], tuple[str, float, float]]
+"""(message, signal) -> (name to write, scale, offset): a signal map applied on output."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Columns:
+    """Per signal of the decoder: how (and whether) it is written."""
+
+    names: list[str]  # the signal column's text (the DBC name, or the mapped name)
+    kinds: npt.NDArray[np.int8]
+    scale: npt.NDArray[np.float64]
+    offset: npt.NDArray[np.float64]
+    column: npt.NDArray[np.int64]  # wide column of each signal, -1 when not written
+    wide_names: list[str]  # wide column headers, in column order
+
+    @classmethod
+    def build(cls, decoder: BatchDecoder, rename: Rename | None) -> _Columns:
+        t = decoder._tables
+        n = len(decoder.signals)
+        kinds = np.full(n, _kernels.VALUE_FLOAT, np.int8)
+        scale, offset = np.ones(n), np.zeros(n)
+        names: list[str] = []
+        wide_names: list[str] = []
+        column = np.full(n, -1, np.int64)
+        for info in decoder.signals:
+            conv = int(t.sig_conv[info.index])
+            if conv == CONV_IDENTITY and not info.is_float:
+                unsigned64 = not info.is_signed and info.length == 64
+                kinds[info.index] = (
+                    _kernels.VALUE_RAW_UINT if unsigned64 else _kernels.VALUE_RAW_INT
+                )
+            elif conv == CONV_INTEGER:
+                kinds[info.index] = _kernels.VALUE_INT
+            name, full = info.name, info.full_name
+            if rename is not None:
+                target = rename.get((info.message, info.name))
+                if target is None:
+                    kinds[info.index] = _kernels.VALUE_SKIP
+                    names.append(name)
+                    continue
+                name = full = target[0]
+                if (target[1], target[2]) != (1.0, 0.0):
+                    kinds[info.index] = _kernels.VALUE_MAPPED_FLOAT
+                    scale[info.index], offset[info.index] = target[1], target[2]
+            names.append(name)
+            column[info.index] = len(wide_names)
+            wide_names.append(full)
+        return cls(names, kinds, scale, offset, column, wide_names)
+
+
+def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Names as one byte array plus offsets (``starts[i]:starts[i + 1]``)."""
+    encoded = [name.encode() for name in names]
+    starts = np.zeros(len(encoded) + 1, np.int64)
+    starts[1:] = np.cumsum([len(e) for e in encoded])
+    return np.frombuffer(b"".join(encoded) or b"\0", np.uint8).copy(), starts
+
+
+class _CsvWriter:
+    def __init__(
+        self, target: Path | BinaryIO, decoder: BatchDecoder, columns: _Columns, header: str
+    ) -> None:
+        self._own = not isinstance(target, io.IOBase)
+        self._file: BinaryIO = open(target, "wb") if self._own else target  # type: ignore[assignment,arg-type]  # noqa: SIM115
+        self._decoder = decoder
+        self._columns = columns
+        self._buffer = np.empty(0, np.uint8)
+        self._file.write(header.encode() + b"\n")
+
+    def _drain(self, frame_bounds: npt.NDArray[np.int64], run: Any) -> None:
+        """Format in parallel ranges of frames, each within one region, and write in order.
+
+        ``frame_bounds`` is each frame's worst-case text size; ``run(starts, ends, region,
+        used, out)`` formats ranges ``starts[i]:ends[i]`` into ``out[i * region:]``.
+        """
+        if not len(frame_bounds):
+            return
+        region = _REGION + int(frame_bounds.max())
+        cumulative = np.cumsum(frame_bounds)
+        cuts = np.searchsorted(
+            cumulative, np.arange(_REGION, int(cumulative[-1]), _REGION), side="right"
+        )
+        edges = np.unique(np.concatenate(([0], cuts, [len(frame_bounds)])))
+        if len(self._buffer) < region * _REGIONS:
+            self._buffer = np.empty(region * _REGIONS, np.uint8)
+        for group in range(0, len(edges) - 1, _REGIONS):
+            starts = edges[group : group + _REGIONS].astype(np.int64)
+            ends = edges[group + 1 : group + 1 + _REGIONS].astype(np.int64)
+            starts = starts[: len(ends)]
+            used = np.zeros(len(starts), np.int64)
+            run(starts, ends, region, used, self._buffer)
+            for i in range(len(starts)):
+                self._file.write(self._buffer[i * region : i * region + used[i]].data)
+
+    def close(self) -> None:
+        if self._own:
+            self._file.close()
+        else:
+            self._file.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LongCsvWriter(_CsvWriter):
+    """``timestamp,frame_id,message,signal,value`` rows."""
+
+    def __init__(
+        self, target: Path | BinaryIO, decoder: BatchDecoder, rename: Rename | None = None
+    ) -> None:
+        columns = _Columns.build(decoder, rename)
+        super().__init__(target, decoder, columns, "timestamp,frame_id,message,signal,value")
+        self._names, self._name_start = _packed(
+            [f"{s.message},{name}," for s, name in zip(decoder.signals, columns.names, strict=True)]
+        )
+        longest = int(np.diff(self._name_start).max(initial=0))
+        self._row_bound = 48 + 1 + 10 + 1 + longest + 48 + 1
+
+    def write(self, decoded: DecodedBatch) -> None:
+        t = self._decoder._tables
+        frames = decoded.frames
+        known = decoded.frame_messages >= 0
+        bounds = (
+            np.where(known, t.msg_sig_count[np.where(known, decoded.frame_messages, 0)], 0).astype(
+                np.int64
+            )
+            * self._row_bound
+        )
+
+        def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
+            _kernels.format_long_ranges(
+                starts,
+                ends,
+                region,
+                used,
+                decoded.frame_messages,
+                decoded.frame_slots,
+                frames.timestamps,
+                frames.ids,
+                t.msg_sig_start,
+                t.msg_sig_count,
+                decoded.present,
+                decoded.values,
+                decoded.raw,
+                self._names,
+                self._name_start,
+                self._columns.kinds,
+                self._columns.scale,
+                self._columns.offset,
+                out,
+                _ryu.POW5_INV_LO,
+                _ryu.POW5_INV_HI,
+                _ryu.POW5_LO,
+                _ryu.POW5_HI,
+            )
+
+        self._drain(bounds, run)
+
+
+class WideCsvWriter(_CsvWriter):
+    """``timestamp,frame_id,message,<Message.Signal>...`` rows, one per decoded frame."""
+
+    def __init__(
+        self, target: Path | BinaryIO, decoder: BatchDecoder, rename: Rename | None = None
+    ) -> None:
+        columns = _Columns.build(decoder, rename)
+        header = ",".join(["timestamp", "frame_id", "message", *columns.wide_names])
+        super().__init__(target, decoder, columns, header)
+        self._msg_names, self._msg_name_start = _packed([m.name for m in decoder.messages])
+        longest = int(np.diff(self._msg_name_start).max(initial=0))
+        self._row_bound = (
+            48
+            + 1
+            + 10
+            + 1
+            + longest
+            + len(columns.wide_names)
+            + 48 * max(1, decoder._tables.max_signals)
+            + 1
+        )
+
+    def write(self, decoded: DecodedBatch) -> None:
+        t = self._decoder._tables
+        frames = decoded.frames
+        bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
+
+        def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
+            _kernels.format_wide_ranges(
+                starts,
+                ends,
+                region,
+                used,
+                decoded.frame_messages,
+                decoded.frame_slots,
+                frames.timestamps,
+                frames.ids,
+                t.msg_sig_start,
+                t.msg_sig_count,
+                len(self._columns.wide_names),
+                self._columns.column,
+                decoded.present,
+                decoded.values,
+                decoded.raw,
+                self._msg_names,
+                self._msg_name_start,
+                self._columns.kinds,
+                self._columns.scale,
+                self._columns.offset,
+                out,
+                _ryu.POW5_INV_LO,
+                _ryu.POW5_INV_HI,
+                _ryu.POW5_LO,
+                _ryu.POW5_HI,
+            )
+
+        self._drain(bounds, run)
+
+
+class ParquetWriter:
+    """The same tables as Parquet (needs pyarrow: the ``parquet`` extra)."""
+
+    def __init__(
+        self,
+        target: Path,
+        decoder: BatchDecoder,
+        *,
+        wide: bool = False,
+        rename: Rename | None = None,
+    ) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise ExportError(
+                f"{target}: writing Parquet needs pyarrow: pip install 'can2care[parquet]'"
+            ) from exc
+        self._pa = pa
+        self._decoder = decoder
+        self._wide = wide
+        self._columns = _Columns.build(decoder, rename)
+        self._messages = pa.array([m.name for m in decoder.messages])
+        self._signal_names = pa.array(self._columns.names)
+        fields = [
+            pa.field("timestamp", pa.float64()),
+            pa.field("frame_id", pa.int64()),
+            pa.field("message", pa.dictionary(pa.int32(), pa.string())),
+        ]
+        if wide:
+            fields += [pa.field(name, pa.float64()) for name in self._columns.wide_names]
+        else:
+            fields += [
+                pa.field("signal", pa.dictionary(pa.int32(), pa.string())),
+                pa.field("value", pa.float64()),
+            ]
+        self._schema = pa.schema(fields)
+        self._writer = pq.ParquetWriter(str(target), self._schema)
+
+    def _values(
+        self, signals: npt.NDArray[np.int32], values: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        mapped = self._columns.kinds[signals] == _kernels.VALUE_MAPPED_FLOAT
+        if not mapped.any():
+            return values
+        return np.where(
+            mapped, values * self._columns.scale[signals] + self._columns.offset[signals], values
+        )
+
+    def write(self, decoded: DecodedBatch) -> None:
+        pa = self._pa
+        frames = decoded.frames
+        if self._wide:
+            rows = np.flatnonzero(decoded.frame_messages >= 0)
+            columns: list[Any] = [
+                frames.timestamps[rows],
+                frames.ids[rows].astype(np.int64),
+                pa.DictionaryArray.from_arrays(decoded.frame_messages[rows], self._messages),
+            ]
+            index_of = np.full(len(frames), -1, np.int64)
+            index_of[rows] = np.arange(len(rows))
+            wide: list[Any] = [None] * len(self._columns.wide_names)
+            for info in self._decoder.signals:
+                position = int(self._columns.column[info.index])
+                if position < 0:
+                    continue
+                data = np.zeros(len(rows))
+                mask = np.ones(len(rows), np.bool_)
+                if decoded.message_frames[info.message_index]:
+                    column = decoded.signal(info.full_name)
+                    where = index_of[column.rows]
+                    data[where] = self._values(
+                        np.full(len(where), info.index, np.int32), column.values
+                    )
+                    mask[where] = False
+                wide[position] = pa.array(data, mask=mask)
+            columns += wide
+        else:
+            samples = decoded.long_form()
+            keep = self._columns.kinds[samples.signals] != _kernels.VALUE_SKIP
+            rows, signals = samples.rows[keep], samples.signals[keep]
+            message_index = np.array([s.message_index for s in self._decoder.signals], np.int32)
+            columns = [
+                frames.timestamps[rows],
+                frames.ids[rows].astype(np.int64),
+                pa.DictionaryArray.from_arrays(message_index[signals], self._messages),
+                pa.DictionaryArray.from_arrays(signals, self._signal_names),
+                self._values(signals, samples.values[keep]),
+            ]
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def open_writer(
+    path: Path, decoder: BatchDecoder, *, wide: bool = False, rename: Rename | None = None
+) -> SampleWriter:
+    """A writer chosen by the suffix of ``path``: ``.csv`` or ``.parquet``.
+
+    With ``rename`` only the signals it names are written, under their new names and with
+    its linear transform applied (this is how a signal map's VSS paths reach the output).
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        if wide:
+            return WideCsvWriter(path, decoder, rename)
+        return LongCsvWriter(path, decoder, rename)
+    if suffix in (".parquet", ".pq"):
+        return ParquetWriter(path, decoder, wide=wide, rename=rename)
+    raise ExportError(
+        f"{path}: unknown output format {suffix or '(no suffix)'!r}; use .csv or .parquet"
+    )

@@ -1,0 +1,113 @@
+"""The numba float formatter writes exactly what Python's repr writes."""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import numba
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_agent.export import _ryu
+
+_TABLES = (_ryu.POW5_INV_LO, _ryu.POW5_INV_HI, _ryu.POW5_LO, _ryu.POW5_HI)
+
+
+@numba.njit(cache=True)
+def _format_all(values: Any, out: Any, inv_lo: Any, inv_hi: Any, pow_lo: Any, pow_hi: Any) -> int:
+    at = 0
+    for value in values:
+        at = _ryu.write_float(value, out, at, inv_lo, inv_hi, pow_lo, pow_hi)
+        out[at] = 10
+        at += 1
+    return at
+
+
+@numba.njit(cache=True)
+def _format_ints(values: Any, out: Any) -> int:
+    at = 0
+    for value in values:
+        at = _ryu.write_int(value, out, at)
+        out[at] = 10
+        at += 1
+    return at
+
+
+def _reprs(values: list[float]) -> list[str]:
+    array = np.array(values, np.float64)
+    out = np.empty(len(values) * 48 + 48, np.uint8)
+    end = _format_all(array, out, *_TABLES)
+    return bytes(out[:end]).decode().split("\n")[:-1]
+
+
+SPECIAL = [
+    0.0,
+    -0.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    5e-324,
+    -5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    0.1,
+    0.2,
+    0.30000000000000004,
+    1.0,
+    12.0,
+    1e15,
+    1e16,
+    9007199254740993.0,
+    123456789012345.67,
+    0.0001,
+    0.00001,
+    1.5e-05,
+    1e22,
+    1e23,
+    2.0**63,
+    1700000000.123456,
+    1700000000.000001,
+    -40.0,
+    -39.99,
+    1234.5,
+]
+
+
+def test_special_values() -> None:
+    assert _reprs(SPECIAL) == [repr(v) for v in SPECIAL]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=50))
+def test_any_double(values: list[float]) -> None:
+    assert _reprs(values) == [repr(v) for v in values]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
+def test_any_bit_pattern(patterns: list[int]) -> None:
+    values = [struct.unpack("<d", struct.pack("<Q", p))[0] for p in patterns]
+    assert _reprs(values) == [repr(v) for v in values]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    raw=st.lists(st.integers(-(2**31), 2**31), min_size=1, max_size=50),
+    scale=st.sampled_from([0.1, 0.01, 0.001, 1e-7, 0.05, 0.25, 1 / 3, 3.0]),
+    offset=st.sampled_from([0.0, -40.0, -273.15, 0.5, 1e3]),
+)
+def test_scaled_can_values(raw: list[int], scale: float, offset: float) -> None:
+    """The values a decoder produces: raw * scale + offset."""
+    values = [r * scale + offset for r in raw]
+    assert _reprs(values) == [repr(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=50))
+def test_integers(values: list[int]) -> None:
+    out = np.empty(len(values) * 24, np.uint8)
+    end = _format_ints(np.array(values, np.int64), out)
+    assert bytes(out[:end]).decode().split("\n")[:-1] == [str(v) for v in values]

@@ -1,0 +1,161 @@
+"""CSV and Parquet output of decoded batches, checked against cantools and the csv module."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from dbc import demo_catalogue
+from edge_agent.decoder import BatchDecoder
+from edge_agent.export import ExportError, LongCsvWriter, WideCsvWriter, open_writer
+from edge_agent.frames import FrameBatch, FrameFlag
+
+
+def _demo_frames(n: int, seed: int = 3) -> tuple[Any, FrameBatch, list[Any]]:
+    """Random frames of every demo message, some truncated, some unknown, some remote."""
+    db = demo_catalogue().database
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[float, int, int, bytes]] = []
+    messages: list[Any] = []
+    for i in range(n):
+        message: Any = db.messages[int(rng.integers(0, len(db.messages)))]
+        payload = bytearray(rng.integers(0, 256, message.length, dtype=np.uint8).tobytes())
+        if message.is_multiplexed():
+            payload[0] = int(rng.integers(0, 33))
+        if i % 17 == 5:
+            payload = payload[: int(rng.integers(0, len(payload)))]
+        flags = (FrameFlag.EXTENDED if message.is_extended_frame else 0) | (
+            FrameFlag.FD if message.is_fd else 0
+        )
+        frame_id = message.frame_id
+        if i % 23 == 7:
+            frame_id, message = 0x7FF, None
+        elif i % 29 == 11:
+            flags |= FrameFlag.REMOTE
+            message = None
+        rows.append((1_700_000_000.0 + i * 0.000731, frame_id, flags, bytes(payload)))
+        messages.append(message)
+    return db, FrameBatch.from_rows(rows), messages
+
+
+def _reference_csv(batch: FrameBatch, messages: list[Any]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["timestamp", "frame_id", "message", "signal", "value"])
+    for i, message in enumerate(messages):
+        if message is None:
+            continue
+        decoded = message.decode(batch.payload(i), decode_choices=False, allow_truncated=True)
+        for name, value in decoded.items():
+            writer.writerow(
+                [float(batch.timestamps[i]), int(batch.ids[i]), message.name, name, value]
+            )
+    return text.getvalue()
+
+
+def test_long_csv_is_byte_identical_to_cantools_and_csv() -> None:
+    db, batch, messages = _demo_frames(3000)
+    decoder = BatchDecoder(db)
+    out = io.BytesIO()
+    with LongCsvWriter(out, decoder) as writer:
+        half = len(batch) // 2
+        for part in (slice(0, half), slice(half, len(batch))):
+            writer.write(decoder.decode(_slice(batch, part)))
+    assert out.getvalue().decode() == _reference_csv(batch, messages)
+
+
+def _slice(batch: FrameBatch, part: slice) -> FrameBatch:
+    return FrameBatch(
+        batch.timestamps[part],
+        batch.ids[part],
+        batch.flags[part],
+        batch.lengths[part],
+        batch.data[part],
+        batch.channels[part],
+    )
+
+
+def test_wide_csv_has_the_long_values() -> None:
+    db, batch, _ = _demo_frames(800)
+    decoder = BatchDecoder(db)
+    long_out, wide_out = io.BytesIO(), io.BytesIO()
+    result = decoder.decode(batch)
+    with LongCsvWriter(long_out, decoder) as w:
+        w.write(result)
+    with WideCsvWriter(wide_out, decoder) as w:
+        w.write(result)
+    long_rows = list(csv.DictReader(io.StringIO(long_out.getvalue().decode())))
+    wide_rows = list(csv.DictReader(io.StringIO(wide_out.getvalue().decode())))
+    assert len(wide_rows) == result.stats.decoded
+    expected: dict[tuple[str, str], str] = {
+        (r["timestamp"], f"{r['message']}.{r['signal']}"): r["value"] for r in long_rows
+    }
+    got = {
+        (r["timestamp"], column): value
+        for r in wide_rows
+        for column, value in r.items()
+        if column not in ("timestamp", "frame_id", "message") and value != ""
+    }
+    assert got == expected
+
+
+def test_parquet_long_and_wide(tmp_path: Path) -> None:
+    db, batch, _ = _demo_frames(500)
+    decoder = BatchDecoder(db)
+    result = decoder.decode(batch)
+    long_path, wide_path = tmp_path / "long.parquet", tmp_path / "wide.parquet"
+    for path, wide in ((long_path, False), (wide_path, True)):
+        writer = open_writer(path, decoder, wide=wide)
+        writer.write(result)
+        writer.close()
+    table = pq.read_table(long_path).to_pydict()
+    samples = result.long_form()
+    assert table["value"] == [float(v) for v in samples.values] or all(
+        a == b or (math.isnan(a) and math.isnan(b))
+        for a, b in zip(table["value"], samples.values, strict=True)
+    )
+    assert table["signal"][:3] == [decoder.signals[s].name for s in samples.signals[:3]]
+    assert list(table) == ["timestamp", "frame_id", "message", "signal", "value"]
+    wide = pq.read_table(wide_path).to_pydict()
+    speed = result.signal("ESP_VehicleSpeed.VehicleSpeed")
+    assert [v for v in wide["ESP_VehicleSpeed.VehicleSpeed"] if v is not None] == list(speed.values)
+
+
+def test_rename_writes_vss_paths_with_transforms() -> None:
+    catalogue = demo_catalogue()
+    decoder = BatchDecoder(catalogue.database)
+    mapping = catalogue.mappings["Vehicle.Service.TimeToService"]
+    message = catalogue.database.get_message_by_name(mapping.message)
+    days = message.encode({s.name: 0 for s in message.signals} | {mapping.signal: 12})
+    batch = FrameBatch.from_rows([(1.0, message.frame_id, 0, days)])
+    rename = {
+        (m.message, m.signal): (m.vss, m.scale, m.offset) for m in catalogue.mappings.values()
+    }
+    out = io.BytesIO()
+    with LongCsvWriter(out, decoder, rename) as writer:
+        writer.write(decoder.decode(batch))
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    by_signal = {r["signal"]: r["value"] for r in rows}
+    assert by_signal["Vehicle.Service.TimeToService"] == repr(12 * 86400.0)
+    assert all(r["signal"].startswith("Vehicle.") for r in rows)
+
+
+def test_unknown_suffix_is_named(tmp_path: Path) -> None:
+    decoder = BatchDecoder(demo_catalogue().database)
+    with pytest.raises(ExportError, match=r"out\.xlsx: unknown output format '\.xlsx'"):
+        open_writer(tmp_path / "out.xlsx", decoder)
+
+
+def test_empty_batch_writes_only_the_header() -> None:
+    decoder = BatchDecoder(demo_catalogue().database)
+    out = io.BytesIO()
+    with LongCsvWriter(out, decoder) as writer:
+        writer.write(decoder.decode(FrameBatch.empty()))
+    assert out.getvalue() == b"timestamp,frame_id,message,signal,value\n"
