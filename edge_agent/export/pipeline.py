@@ -58,7 +58,7 @@ def decode_logs(
         for reader in readers:
             with reader:
                 for batch in reader:
-                    result = decoder.decode(batch)
+                    result = decoder.decode(batch, reuse=True)
                     writer.write(result)
                     stats = result.stats
                     frames += stats.frames
