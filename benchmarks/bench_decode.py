@@ -4,7 +4,7 @@ In one run, on one synthetic candump log of the demo vehicle (benchmarks/_demo_l
 
 1. batch decode: frames/s of ``BatchDecoder.decode`` over the whole log against cantools'
    ``Message.decode`` on the same frames (cantools on the first ``--baseline-frames``,
-   per-frame rate; it is too slow for millions);
+   per-frame rate; it is too slow for millions); best of three runs each;
 2. pipeline: read the candump file, decode, write the long CSV, against python-can's
    ``LogReader`` + cantools + ``csv.writer`` (on the first ``--baseline-frames`` lines),
    checking that both write the same bytes there;
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,30 +58,46 @@ def _startup(cache: str) -> float:
     return float(out.stdout.strip())
 
 
+def _best(runs: int, work: Callable[[], None]) -> float:
+    """The shortest of ``runs`` timings of ``work`` (this machine is shared and noisy)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def bench_batch(path: Path, baseline_frames: int) -> None:
     db = demo_catalogue().database
     decoder = BatchDecoder(db)
     batches = list(LogReader(path))
     decoder.decode(FrameBatch.from_rows([(0.0, 0xA0, 0, bytes(8))]))  # compiled / loaded
     frames = sum(len(b) for b in batches)
-    start = time.perf_counter()
     samples = sum(decoder.decode(batch).stats.samples for batch in batches)
-    fresh = frames / (time.perf_counter() - start)
-    decoder.decode(batches[0], reuse=True)  # the kept buffers reach their size
-    start = time.perf_counter()
-    for batch in batches:
-        decoder.decode(batch, reuse=True)
-    ours = frames / (time.perf_counter() - start)
+
+    def fresh_run() -> None:
+        for batch in batches:
+            decoder.decode(batch)
+
+    def reuse_run() -> None:
+        for batch in batches:
+            decoder.decode(batch, reuse=True)
+
+    fresh = frames / _best(3, fresh_run)
+    ours = frames / _best(3, reuse_run)
 
     first = batches[0]
     by_key = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
     work = []
     for i in range(min(baseline_frames, len(first))):
         work.append((by_key[(int(first.ids[i]), bool(first.extended[i]))], first.payload(i)))
-    start = time.perf_counter()
-    for message, payload in work:
-        message.decode(payload)
-    theirs = len(work) / (time.perf_counter() - start)
+
+    def cantools_run() -> None:
+        for message, payload in work:
+            message.decode(payload)
+
+    theirs = len(work) / _best(3, cantools_run)
     print(f"batch decode: {frames:,} frames, {samples:,} samples")
     print(f"  can2care BatchDecoder   {ours:>14,.0f} frames/s  (streaming: buffers kept)")
     print(f"  can2care BatchDecoder   {fresh:>14,.0f} frames/s  (fresh arrays per batch)")

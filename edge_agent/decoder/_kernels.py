@@ -24,6 +24,9 @@ import numpy as np
 
 _JIT: dict[str, Any] = {"nogil": True, "cache": True, "boundscheck": False}
 _PARALLEL: dict[str, Any] = {**_JIT, "parallel": True}
+# Small helpers of the hot loop: inlined by numba itself, so that they are inlined also
+# when the kernels come from the on-disk cache.
+_INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 
 UNKNOWN = -1  # no message of the database has this id
 SKIPPED = -2  # remote or error frame: no data to decode
@@ -61,9 +64,18 @@ def _pgn(frame_id: np.int64) -> np.int64:
 
 @numba.njit(**_JIT)
 def lookup(
-    ids: Any, flags: Any, keys: Any, key_msg: Any, pgn_keys: Any, pgn_msg: Any, out_msg: Any
-) -> None:
-    """Each frame's message index, or UNKNOWN / SKIPPED."""
+    ids: Any,
+    flags: Any,
+    keys: Any,
+    key_msg: Any,
+    pgn_keys: Any,
+    pgn_msg: Any,
+    out_msg: Any,
+    out_frames: Any,
+) -> int:
+    """Each frame's message index, or UNKNOWN / SKIPPED; frames per message into
+    ``out_frames``; returns the number of unknown frames."""
+    unknown = 0
     small = np.full(2048, -1, np.int32)  # standard ids: a direct table
     for pos in range(len(keys)):
         if keys[pos] < 2048:
@@ -75,16 +87,22 @@ def lookup(
             continue
         frame_id = np.int64(ids[i])
         if not flag & _FLAG_EXTENDED:
-            out_msg[i] = small[frame_id] if frame_id < 2048 else UNKNOWN
-            continue
-        pos = _find(keys, frame_id + _EXTENDED_KEY)
-        if pos >= 0:
-            out_msg[i] = key_msg[pos]
-        elif len(pgn_keys) > 0:
-            pos = _find(pgn_keys, _pgn(frame_id))
-            out_msg[i] = pgn_msg[pos] if pos >= 0 else UNKNOWN
+            m = small[frame_id] if frame_id < 2048 else UNKNOWN
         else:
-            out_msg[i] = UNKNOWN
+            pos = _find(keys, frame_id + _EXTENDED_KEY)
+            if pos >= 0:
+                m = key_msg[pos]
+            elif len(pgn_keys) > 0:
+                pos = _find(pgn_keys, _pgn(frame_id))
+                m = pgn_msg[pos] if pos >= 0 else UNKNOWN
+            else:
+                m = UNKNOWN
+        out_msg[i] = m
+        if m >= 0:
+            out_frames[m] += 1
+        else:
+            unknown += 1
+    return unknown
 
 
 @numba.njit(**_JIT)
@@ -114,7 +132,7 @@ def assign(
         out_rows[msg_row0[m] + k] = row
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _load_le(data: Any, row: int, b0: int) -> np.uint64:
     """Eight payload bytes from ``b0`` as a little-endian word (one load once compiled)."""
     word = np.uint64(0)
@@ -123,7 +141,7 @@ def _load_le(data: Any, row: int, b0: int) -> np.uint64:
     return word
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _load_be(data: Any, row: int, b0: int) -> np.uint64:
     """Eight payload bytes from ``b0`` as a big-endian word (a load and a byte swap)."""
     word = np.uint64(0)
@@ -174,20 +192,31 @@ def decode(
     choice_keys: Any,
     max_signals: int,
     chunk: int,
+    msg_length: Any,
     out_raw: Any,
     out_value: Any,
     out_present: Any,
+    out_counts: Any,
 ) -> None:
-    """Decode every frame with a known message into its slots, in parallel chunks."""
+    """Decode every frame with a known message into its slots, in parallel chunks.
+
+    ``out_counts[c]`` gets chunk c's (truncated frames, samples, integer products left
+    as NaN for the exact Python pass).
+    """
     n = len(frame_msg)
     width = data.shape[1]
     for c in numba.prange((n + chunk - 1) // chunk):
         mux_number = np.zeros(max(max_signals, 1), np.int64)
+        truncated = 0
+        samples = 0
+        inexact = 0
         for row in range(c * chunk, min(n, (c + 1) * chunk)):
             m = frame_msg[row]
             if m < 0:
                 continue
             length = np.int64(lengths[row])
+            if length < msg_length[m]:
+                truncated += 1
             first = msg_sig_start[m]
             slot = frame_slot[row]
             has_mux = msg_has_mux[m]
@@ -209,6 +238,7 @@ def decode(
                     out_raw[out] = signed_raw
                     out_value[out] = np.float64(signed_raw) * sig_scale[s] + sig_offset[s]
                     out_present[out] = True
+                    samples += 1
                 continue
             for k in range(msg_sig_count[m]):
                 s = first + k
@@ -262,13 +292,16 @@ def decode(
                     value = np.float64(np.int64(raw)) if signed else np.float64(raw)
                 elif conv == 1:
                     value = _integer_linear(raw, signed, sig_iscale[s], sig_ioffset[s])
+                    inexact += value != value
                 elif conv == 3:
                     value = _integer_linear(raw, signed, sig_iscale[s], 0) + sig_offset[s]
+                    inexact += value != value
                 else:
                     value = 0.0  # float signals: converted by the NumPy pass
                 out_raw[out] = np.int64(raw)
                 out_value[out] = value
                 out_present[out] = True
+                samples += 1
                 if has_mux and sig_is_mux[s]:
                     mux_number[k] = _mux_number(
                         raw,
@@ -282,6 +315,9 @@ def decode(
                         sig_choice_start[s],
                         sig_choice_count[s],
                     )
+        out_counts[c, 0] = truncated
+        out_counts[c, 1] = samples
+        out_counts[c, 2] = inexact
 
 
 @numba.njit(**_JIT)

@@ -197,12 +197,19 @@ class BatchDecoder:
                 f"({frames.data.shape[1]})"
             )
         frame_msg = self._array("frame_msg", n_frames, np.int32, reuse)
-        _kernels.lookup(
-            frames.ids, frames.flags, t.keys, t.key_msg, t.pgn_keys, t.pgn_msg, frame_msg
+        msg_frames = np.zeros(len(self.messages), np.int64)
+        unknown = int(
+            _kernels.lookup(
+                frames.ids,
+                frames.flags,
+                t.keys,
+                t.key_msg,
+                t.pgn_keys,
+                t.pgn_msg,
+                frame_msg,
+                msg_frames,
+            )
         )
-        decoded_rows = frame_msg >= 0
-        n_messages = len(self.messages)
-        msg_frames = np.bincount(frame_msg[decoded_rows], minlength=n_messages).astype(np.int64)
         slots_per_msg = msg_frames * t.msg_sig_count
         msg_slot0 = np.concatenate(([0], np.cumsum(slots_per_msg)[:-1])).astype(np.int64)
         msg_row0 = np.concatenate(([0], np.cumsum(msg_frames)[:-1])).astype(np.int64)
@@ -215,6 +222,7 @@ class BatchDecoder:
         raw = self._array("raw", n_slots, np.int64, reuse)
         values = self._array("values", n_slots, np.float64, reuse)
         present = self._array("present", n_slots, np.bool_, reuse)
+        counts = np.zeros(((n_frames + _CHUNK - 1) // _CHUNK, 3), np.int64)
         _kernels.decode(
             frame_msg,
             frame_slot,
@@ -256,9 +264,11 @@ class BatchDecoder:
             t.choice_keys,
             t.max_signals,
             _CHUNK,
+            t.msg_length,
             raw,
             values,
             present,
+            counts,
         )
         result = DecodedBatch(
             frames=frames,
@@ -277,17 +287,17 @@ class BatchDecoder:
             _tables=t,
         )
         self._convert_floats(result)
-        self._exact_integer_fixups(result)
-        truncated = int(
-            np.count_nonzero(frames.lengths[decoded_rows] < t.msg_length[frame_msg[decoded_rows]])
-        )
+        truncated, samples, inexact = (int(x) for x in counts.sum(axis=0))
+        if inexact:
+            self._exact_integer_fixups(result)
+        decoded = int(msg_frames.sum())
         stats = DecodeStats(
             frames=n_frames,
-            decoded=int(np.count_nonzero(decoded_rows)),
-            unknown=int(np.count_nonzero(frame_msg == _kernels.UNKNOWN)),
-            skipped=int(np.count_nonzero(frame_msg == _kernels.SKIPPED)),
+            decoded=decoded,
+            unknown=unknown,
+            skipped=n_frames - decoded - unknown,
             truncated=truncated,
-            samples=int(np.count_nonzero(present)),
+            samples=samples,
         )
         object.__setattr__(result, "stats", stats)
         return result
