@@ -191,27 +191,30 @@ def _few_decimals(value: float) -> tuple[np.uint64, int]:
     """(digits, exponent) when ``value`` (> 0) is exactly the double nearest to a decimal
     with at most _FAST_DECIMALS fraction digits; (0, 0) when not.
 
-    The fewest fraction digits p for which m / 10**p (m = the integer nearest value * 10**p)
-    reads back as ``value`` gives the shortest digits: below 2**51 one decimal step 10**-p is
-    wider than the interval of decimals that read back as ``value``, so at most one m can,
-    and a correctly rounded division decides whether it does.  Scaled CAN values (0.01 km/h,
-    0.1 kPa) and log timestamps (microseconds) take this path; the rest take Ryu's.
+    Take the most fraction digits P (up to _FAST_DECIMALS) that keep value * 10**P below
+    2**51.  There one decimal step 10**-P is wider than the interval of decimals that read
+    back as ``value``, so at most one m / 10**P can: the integer m nearest value * 10**P,
+    and a correctly rounded division decides whether it does.  If it does, every shorter
+    decimal that reads back is m with trailing zeros removed, so those give the shortest
+    digits.  Scaled CAN values (0.01 km/h, 0.1 kPa) and log timestamps (microseconds) take
+    this path in one try; the rest go on to Ryu's.
     """
-    for p in range(_FAST_DECIMALS + 1):
+    p = _FAST_DECIMALS
+    scaled = value * _POW10[p]
+    while scaled >= 2.0**51:
+        if p == 0:
+            return np.uint64(0), 0
+        p -= 1
         scaled = value * _POW10[p]
-        if scaled >= 2.0**51:
-            break
-        m = np.rint(scaled)
-        if abs(scaled - m) <= scaled * 1e-15 and m / _POW10[p] == value:
-            digits = np.uint64(m)
-            exponent = -p
-            if digits == 0:
-                break
-            while digits % np.uint64(10) == 0:
-                digits //= np.uint64(10)
-                exponent += 1
-            return digits, exponent
-    return np.uint64(0), 0
+    m = np.rint(scaled)
+    if m == 0.0 or abs(scaled - m) > scaled * 1e-15 or m / _POW10[p] != value:
+        return np.uint64(0), 0
+    digits = np.uint64(m)
+    exponent = -p
+    while digits % np.uint64(10) == 0:
+        digits //= np.uint64(10)
+        exponent += 1
+    return digits, exponent
 
 
 @numba.njit(**_JIT)
@@ -286,11 +289,17 @@ def write_float(
         digits, exp10 = shortest(
             bits & np.uint64(0x7FFFFFFFFFFFFFFF), inv_lo, inv_hi, pow_lo, pow_hi
         )
-    # The digits go to the end of the output's free space first, then move into place:
-    # positional and scientific layouts both only ever move them left or not at all.
-    n = write_uint(digits, out, at + 24) - (at + 24)
+    # The digits go backwards from out[at + 44] first, then move into place: positional and
+    # scientific layouts both only ever move them left or not at all.
+    first = at + 44
+    while True:
+        first -= 1
+        out[first] = np.uint8(48 + digits % np.uint64(10))
+        digits //= np.uint64(10)
+        if digits == 0:
+            break
+    n = at + 44 - first
     scratch = out
-    first = at + 24
     decimal_exponent = exp10 + n - 1  # of the first digit
     if -4 <= decimal_exponent < 16:
         if decimal_exponent < 0:  # 0.000ddd

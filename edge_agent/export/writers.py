@@ -160,7 +160,7 @@ class LongCsvWriter(_CsvWriter):
             [f"{s.message},{name}," for s, name in zip(decoder.signals, columns.names, strict=True)]
         )
         longest = int(np.diff(self._name_start).max(initial=0))
-        self._row_bound = 48 + 1 + 10 + 1 + longest + 48 + 1
+        self._row_bound = 48 + 1 + 10 + 1 + longest + 48 + 1  # floats: 24 + 20 of scratch
 
     def write(self, decoded: DecodedBatch) -> None:
         t = self._decoder._tables
