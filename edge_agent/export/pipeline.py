@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..decoder import BatchDecoder
+from ..frames import FrameBatch
 from ..logs import LogReader, ReadReport
 from .writers import SampleWriter
 
@@ -39,6 +43,44 @@ class DecodeSummary:
         return sum(report.bad_line_count for report in self.reports)
 
 
+def _prefetched(
+    readers: list[LogReader],
+) -> Generator[tuple[LogReader, FrameBatch | None], None, None]:
+    """(reader, batch) pairs read one batch ahead by a thread (the readers release the GIL),
+    then (reader, None) when a reader is done."""
+    items: queue.Queue[tuple[LogReader, FrameBatch | None] | BaseException] = queue.Queue(2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for reader in readers:
+                for batch in reader:
+                    if stop.is_set():
+                        return
+                    items.put((reader, batch))
+                items.put((reader, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(exc)
+
+    thread = threading.Thread(target=produce, name="log-read", daemon=True)
+    thread.start()
+    try:
+        for _ in readers:
+            while True:
+                item = items.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item[1] is None:
+                    break
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked producer finish
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.05)
+        thread.join()
+
+
 def decode_logs(
     paths: Sequence[Path],
     decoder: BatchDecoder,
@@ -54,29 +96,31 @@ def decode_logs(
     done = 0
     frames = decoded = unknown = skipped = truncated = samples = 0
     unknown_ids: set[int] = set()
+    batches = _prefetched(readers)
     try:
-        for reader in readers:
-            with reader:
-                for batch in reader:
-                    result = decoder.decode(batch, reuse=True)
-                    writer.write(result)
-                    stats = result.stats
-                    frames += stats.frames
-                    decoded += stats.decoded
-                    unknown += stats.unknown
-                    skipped += stats.skipped
-                    truncated += stats.truncated
-                    samples += stats.samples
-                    if stats.unknown:
-                        rows = result.frame_messages == -1
-                        keys = batch.ids[rows].astype(np.int64) + (
-                            batch.extended[rows].astype(np.int64) << 32
-                        )
-                        unknown_ids.update(int(k) for k in np.unique(keys))
-                    if progress is not None:
-                        progress(done + reader.progress.bytes_read, total)
-            done += reader.progress.bytes_total
+        for reader, batch in batches:
+            if batch is None:
+                done += reader.progress.bytes_total
+                continue
+            result = decoder.decode(batch, reuse=True)
+            writer.write(result)
+            stats = result.stats
+            frames += stats.frames
+            decoded += stats.decoded
+            unknown += stats.unknown
+            skipped += stats.skipped
+            truncated += stats.truncated
+            samples += stats.samples
+            if stats.unknown:
+                rows = result.frame_messages == -1
+                keys = batch.ids[rows].astype(np.int64) + (
+                    batch.extended[rows].astype(np.int64) << 32
+                )
+                unknown_ids.update(int(k) for k in np.unique(keys))
+            if progress is not None:
+                progress(done + reader.progress.bytes_read, total)
     finally:
+        batches.close()  # stops the reading thread before the files close
         for reader in readers:
             reader.close()
     if progress is not None:

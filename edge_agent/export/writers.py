@@ -11,6 +11,7 @@ per signal (``Message.Signal``), empty where the frame does not carry the signal
 from __future__ import annotations
 
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -102,8 +103,17 @@ class _CsvWriter:
         self._file: BinaryIO = open(target, "wb") if self._own else target  # type: ignore[assignment,arg-type]  # noqa: SIM115
         self._decoder = decoder
         self._columns = columns
-        self._buffer = np.empty(0, np.uint8)
+        # Two buffers: one is formatted into while the other is written out by a thread.
+        self._buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self._pending: list[Future[None] | None] = [None, None]
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-write")
         self._file.write(header.encode() + b"\n")
+
+    def _write_regions(
+        self, buffer: npt.NDArray[np.uint8], region: int, used: npt.NDArray[np.int64]
+    ) -> None:
+        for i in range(len(used)):
+            self._file.write(buffer[i * region : i * region + int(used[i])].data)
 
     def _drain(self, frame_bounds: npt.NDArray[np.int64], run: Any) -> None:
         """Format in parallel ranges of frames, each within one region, and write in order.
@@ -119,22 +129,35 @@ class _CsvWriter:
             cumulative, np.arange(_REGION, int(cumulative[-1]), _REGION), side="right"
         )
         edges = np.unique(np.concatenate(([0], cuts, [len(frame_bounds)])))
-        if len(self._buffer) < region * _REGIONS:
-            self._buffer = np.empty(region * _REGIONS, np.uint8)
-        for group in range(0, len(edges) - 1, _REGIONS):
+        for number, group in enumerate(range(0, len(edges) - 1, _REGIONS)):
+            which = number % 2
+            self._wait(which)
+            if len(self._buffers[which]) < region * _REGIONS:
+                self._buffers[which] = np.empty(region * _REGIONS, np.uint8)
+            buffer = self._buffers[which]
             starts = edges[group : group + _REGIONS].astype(np.int64)
             ends = edges[group + 1 : group + 1 + _REGIONS].astype(np.int64)
             starts = starts[: len(ends)]
             used = np.zeros(len(starts), np.int64)
-            run(starts, ends, region, used, self._buffer)
-            for i in range(len(starts)):
-                self._file.write(self._buffer[i * region : i * region + used[i]].data)
+            run(starts, ends, region, used, buffer)
+            self._pending[which] = self._io.submit(self._write_regions, buffer, region, used)
+
+    def _wait(self, which: int) -> None:
+        pending = self._pending[which]
+        if pending is not None:
+            self._pending[which] = None
+            pending.result()  # re-raises a write error here
 
     def close(self) -> None:
-        if self._own:
-            self._file.close()
-        else:
-            self._file.flush()
+        try:
+            self._wait(0)
+            self._wait(1)
+        finally:
+            self._io.shutdown()
+            if self._own:
+                self._file.close()
+            else:
+                self._file.flush()
 
     def __enter__(self) -> Self:
         return self
