@@ -42,3 +42,14 @@ def test_help_does_not_import_the_cloud_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_closed_pipe_is_not_a_traceback() -> None:
+    """``can2care dbc show | head -1`` ends quietly when head stops reading."""
+    shell = f"{sys.executable} -m can2care dbc show | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.startswith("DBC")
+    assert "Traceback" not in result.stderr
+    assert result.stderr == ""
