@@ -27,13 +27,9 @@ def _write_value(
     raw: np.int64,
     out: Any,
     at: int,
-    inv_lo: Any,
-    inv_hi: Any,
-    pow_lo: Any,
-    pow_hi: Any,
 ) -> int:
     if kind in (VALUE_MAPPED_FLOAT, VALUE_FLOAT):
-        return write_float(value, out, at, inv_lo, inv_hi, pow_lo, pow_hi)
+        return write_float(value, out, at)
     if kind == VALUE_RAW_INT:
         return write_int(raw, out, at)
     if kind == VALUE_RAW_UINT and raw < 0:
@@ -74,10 +70,6 @@ def format_long(
     map_offset: Any,
     out: Any,
     at: int,
-    inv_lo: Any,
-    inv_hi: Any,
-    pow_lo: Any,
-    pow_hi: Any,
 ) -> int:
     """Rows ``timestamp,frame_id,message,signal,value`` of frames ``lo`` to ``hi``.
 
@@ -91,7 +83,7 @@ def format_long(
         if m < 0:
             row += 1
             continue
-        head_len = write_float(timestamps[row], head, 0, inv_lo, inv_hi, pow_lo, pow_hi)
+        head_len = write_float(timestamps[row], head, 0)
         head[head_len] = 44  # ','
         head_len = write_int(np.int64(ids[row]), head, head_len + 1)
         head[head_len] = 44
@@ -110,7 +102,7 @@ def format_long(
                 value = value * map_scale[s] + map_offset[s]
             at = _copy(head, 0, head_len, out, at)
             at = _copy(names, name_start[s], name_start[s + 1], out, at)
-            at = _write_value(kind, value, raw[slot + k], out, at, inv_lo, inv_hi, pow_lo, pow_hi)
+            at = _write_value(kind, value, raw[slot + k], out, at)
             out[at] = 10  # '\n'
             at += 1
         row += 1
@@ -139,10 +131,6 @@ def format_wide(
     map_offset: Any,
     out: Any,
     at: int,
-    inv_lo: Any,
-    inv_hi: Any,
-    pow_lo: Any,
-    pow_hi: Any,
 ) -> int:
     """Rows ``timestamp,frame_id,message,<one column per signal>`` of frames ``lo`` to ``hi``.
 
@@ -157,7 +145,7 @@ def format_wide(
         if m < 0:
             row += 1
             continue
-        at = write_float(timestamps[row], out, at, inv_lo, inv_hi, pow_lo, pow_hi)
+        at = write_float(timestamps[row], out, at)
         out[at] = 44
         at = write_int(np.int64(ids[row]), out, at + 1)
         out[at] = 44
@@ -178,9 +166,7 @@ def format_wide(
                 value = values[column_slot[column]]
                 if kind == VALUE_MAPPED_FLOAT:
                     value = value * map_scale[s] + map_offset[s]
-                at = _write_value(
-                    kind, value, raw[column_slot[column]], out, at, inv_lo, inv_hi, pow_lo, pow_hi
-                )
+                at = _write_value(kind, value, raw[column_slot[column]], out, at)
                 column_signal[column] = -1
         out[at] = 10
         at += 1
@@ -209,10 +195,6 @@ def format_long_ranges(
     map_scale: Any,
     map_offset: Any,
     out: Any,
-    inv_lo: Any,
-    inv_hi: Any,
-    pow_lo: Any,
-    pow_hi: Any,
 ) -> None:
     """Frame ranges formatted in parallel, range i into ``out[i * region:]``."""
     for i in numba.prange(len(starts)):
@@ -236,10 +218,6 @@ def format_long_ranges(
                 map_offset,
                 out,
                 i * region,
-                inv_lo,
-                inv_hi,
-                pow_lo,
-                pow_hi,
             )
             - i * region
         )
@@ -268,10 +246,6 @@ def format_wide_ranges(
     map_scale: Any,
     map_offset: Any,
     out: Any,
-    inv_lo: Any,
-    inv_hi: Any,
-    pow_lo: Any,
-    pow_hi: Any,
 ) -> None:
     """Frame ranges formatted in parallel, range i into ``out[i * region:]``."""
     for i in numba.prange(len(starts)):
@@ -297,10 +271,6 @@ def format_wide_ranges(
                 map_offset,
                 out,
                 i * region,
-                inv_lo,
-                inv_hi,
-                pow_lo,
-                pow_hi,
             )
             - i * region
         )

@@ -7,7 +7,8 @@ from -4 to 15 (``12.0``, ``0.0001``), scientific otherwise (``1e+16``, ``1.5e-05
 ``nan``, ``inf``, ``-inf``.
 
 The 128-bit multiplier tables are computed exactly with Python integers when this module
-is imported; the kernels emulate 64x64->128-bit products with 32-bit halves.
+is imported and compiled into the kernels as constants; the kernels emulate 64x64->128-bit
+products with 32-bit halves.
 """
 
 from __future__ import annotations
@@ -98,9 +99,7 @@ def _pow5_factor(value: np.uint64) -> int:
 
 
 @numba.njit(**_JIT)
-def shortest(
-    bits: np.uint64, inv_lo: Any, inv_hi: Any, pow_lo: Any, pow_hi: Any
-) -> tuple[np.uint64, int]:
+def shortest(bits: np.uint64) -> tuple[np.uint64, int]:
     """Ryu's d2d for a finite, non-zero double's bits (sign ignored): (digits, exponent)."""
     mantissa = bits & np.uint64((1 << 52) - 1)
     exponent = int((bits >> np.uint64(52)) & np.uint64(0x7FF))
@@ -120,9 +119,11 @@ def shortest(
         e10 = q
         k = _POW5_INV_BITCOUNT + _pow5bits(q) - 1
         i = -e2 + q + k
-        vr = _mul_shift64(np.uint64(4) * m2, inv_lo[q], inv_hi[q], i)
-        vp = _mul_shift64(np.uint64(4) * m2 + np.uint64(2), inv_lo[q], inv_hi[q], i)
-        vm = _mul_shift64(np.uint64(4) * m2 - np.uint64(1) - mm_shift, inv_lo[q], inv_hi[q], i)
+        vr = _mul_shift64(np.uint64(4) * m2, POW5_INV_LO[q], POW5_INV_HI[q], i)
+        vp = _mul_shift64(np.uint64(4) * m2 + np.uint64(2), POW5_INV_LO[q], POW5_INV_HI[q], i)
+        vm = _mul_shift64(
+            np.uint64(4) * m2 - np.uint64(1) - mm_shift, POW5_INV_LO[q], POW5_INV_HI[q], i
+        )
         if q <= 21:
             if mv % np.uint64(5) == 0:
                 vr_trailing = _pow5_factor(mv) >= q
@@ -136,9 +137,9 @@ def shortest(
         i = -e2 - q
         k = _pow5bits(i) - _POW5_BITCOUNT
         j = q - k
-        vr = _mul_shift64(np.uint64(4) * m2, pow_lo[i], pow_hi[i], j)
-        vp = _mul_shift64(np.uint64(4) * m2 + np.uint64(2), pow_lo[i], pow_hi[i], j)
-        vm = _mul_shift64(np.uint64(4) * m2 - np.uint64(1) - mm_shift, pow_lo[i], pow_hi[i], j)
+        vr = _mul_shift64(np.uint64(4) * m2, POW5_LO[i], POW5_HI[i], j)
+        vp = _mul_shift64(np.uint64(4) * m2 + np.uint64(2), POW5_LO[i], POW5_HI[i], j)
+        vm = _mul_shift64(np.uint64(4) * m2 - np.uint64(1) - mm_shift, POW5_LO[i], POW5_HI[i], j)
         if q <= 1:
             vr_trailing = True
             if accept_bounds:
@@ -261,9 +262,7 @@ def float_bits(value: float) -> np.uint64:
 
 
 @numba.njit(**_JIT)
-def write_float(
-    value: float, out: Any, at: int, inv_lo: Any, inv_hi: Any, pow_lo: Any, pow_hi: Any
-) -> int:
+def write_float(value: float, out: Any, at: int) -> int:
     """Write ``repr(value)`` at ``out[at:]`` (at most 24 bytes); return the new end."""
     if value != value:
         out[at] = 110  # 'nan'
@@ -286,9 +285,7 @@ def write_float(
         return at + 3
     digits, exp10 = _few_decimals(abs(value))
     if digits == 0:
-        digits, exp10 = shortest(
-            bits & np.uint64(0x7FFFFFFFFFFFFFFF), inv_lo, inv_hi, pow_lo, pow_hi
-        )
+        digits, exp10 = shortest(bits & np.uint64(0x7FFFFFFFFFFFFFFF))
     # The digits go backwards from out[at + 44] first, then move into place: positional and
     # scientific layouts both only ever move them left or not at all.
     first = at + 44

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..decoder import BatchDecoder, DecodedBatch
 from ..decoder._tables import CONV_IDENTITY, CONV_INTEGER
-from . import _kernels, _ryu
+from . import _kernels
 from .errors import ExportError
 
 _REGION = 4 << 20  # bytes of CSV text one parallel work item formats at most
@@ -217,10 +217,6 @@ class LongCsvWriter(_CsvWriter):
                 self._columns.scale,
                 self._columns.offset,
                 out,
-                _ryu.POW5_INV_LO,
-                _ryu.POW5_INV_HI,
-                _ryu.POW5_LO,
-                _ryu.POW5_HI,
             )
 
         self._drain(bounds, run)
@@ -276,10 +272,6 @@ class WideCsvWriter(_CsvWriter):
                 self._columns.scale,
                 self._columns.offset,
                 out,
-                _ryu.POW5_INV_LO,
-                _ryu.POW5_INV_HI,
-                _ryu.POW5_LO,
-                _ryu.POW5_HI,
             )
 
         self._drain(bounds, run)

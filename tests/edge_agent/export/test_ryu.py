@@ -13,14 +13,12 @@ from hypothesis import strategies as st
 
 from edge_agent.export import _ryu
 
-_TABLES = (_ryu.POW5_INV_LO, _ryu.POW5_INV_HI, _ryu.POW5_LO, _ryu.POW5_HI)
-
 
 @numba.njit(cache=True)
-def _format_all(values: Any, out: Any, inv_lo: Any, inv_hi: Any, pow_lo: Any, pow_hi: Any) -> int:
+def _format_all(values: Any, out: Any) -> int:
     at = 0
     for value in values:
-        at = _ryu.write_float(value, out, at, inv_lo, inv_hi, pow_lo, pow_hi)
+        at = _ryu.write_float(value, out, at)
         out[at] = 10
         at += 1
     return at
@@ -39,7 +37,7 @@ def _format_ints(values: Any, out: Any) -> int:
 def _reprs(values: list[float]) -> list[str]:
     array = np.array(values, np.float64)
     out = np.empty(len(values) * 48 + 48, np.uint8)
-    end = _format_all(array, out, *_TABLES)
+    end = _format_all(array, out)
     return bytes(out[:end]).decode().split("\n")[:-1]
 
 
