@@ -184,3 +184,25 @@ def test_unknown_output_format(
     )
     assert code == 1
     assert "unknown output format '.json'" in err
+
+
+def test_unreadable_log_after_a_good_one_is_one_line(
+    drive_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error while reading ahead (in the reading thread) still ends as one line."""
+    garbage = tmp_path / "garbage.blf"
+    garbage.write_bytes(b"this is not a BLF file at all" * 10)
+    code, _, err = _run(
+        capsys,
+        str(drive_log),
+        str(garbage),
+        "--dbc",
+        str(DEMO_DBC),
+        "-o",
+        str(tmp_path / "o.csv"),
+        "--no-progress",
+    )
+    assert code == 1
+    assert err.startswith("can2care: error: ")
+    assert str(garbage) in err
+    assert len(err.strip().splitlines()) == 1
