@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_agent.decoder import BatchDecoder, UnsupportedSignalError
-from tests.corpus import corpus_files
+from tests.corpus import corpus_dir, corpus_files
 
 from .oracle import compare, flags_for, steer_multiplexers
 
@@ -59,7 +59,8 @@ def test_corpus_dbc_decodes_like_cantools(path: Path) -> None:
 
 
 def test_all_corpus_databases_compile() -> None:
-    loaded = [db for db, _ in map(_load, DBC_FILES) if db is not None]
+    files = sorted(corpus_dir("cantools-dbc").glob("*.dbc"))
+    loaded = [db for db, _ in map(_load, files) if db is not None]
     assert len(loaded) >= 70
     for db in loaded:
         BatchDecoder(db)
