@@ -1,3 +1,61 @@
-"""Vehicle CAN traffic: scripted scenarios, log replay and simulated fleets."""
+"""Vehicle CAN traffic: a simulated vehicle with labelled scenarios, and log replay.
 
-__all__: list[str] = []
+>>> drive = simulate(VehicleConfig(variant="ev", cycle="urban", duration=600, seed=1),
+...                  load_scenario_file("crash.toml").scenarios)
+>>> traffic = TrafficGenerator(drive.trace, demo_catalogue().database)
+>>> write_log("drive.log", traffic.batches())
+>>> write_labels("drive.labels.jsonl", drive.labels)
+
+The vehicle model (`simulators.vehicle`, `simulators.drive`) is pure: a configuration and
+scenarios in, time series and labels out. Frames are encoded by a vectorised encoder of our
+own (`FrameEncoder`); logs and buses are the edges (`write_log`, `send_frames`,
+`replay_log`). File formats: docs/simulator.md.
+
+Errors::
+
+    SimulatorError          a simulation or replay cannot run as asked (permanent)
+     ├── ScenarioError      a scenario file or scenario is wrong (path, line, field)
+     └── ReplayError        a log cannot be replayed (unreadable log)
+"""
+
+from .candump import format_candump, write_candump
+from .drive import Drive, check_scenarios, simulate
+from .encoder import FrameEncoder, MessageCodec
+from .errors import ReplayError, ScenarioError, SimulatorError
+from .labels import Label, read_labels, write_labels
+from .outputs import SendStats, frame_messages, send_frames, write_log
+from .replay import replay_log
+from .scenario_file import ScenarioFile, load_scenario_file, parse_duration, parse_scenarios
+from .scenarios import KINDS, Scenario
+from .traffic import TrafficGenerator
+from .vehicle import Trace, VehicleConfig
+
+__all__ = [
+    "KINDS",
+    "Drive",
+    "FrameEncoder",
+    "Label",
+    "MessageCodec",
+    "ReplayError",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioFile",
+    "SendStats",
+    "SimulatorError",
+    "Trace",
+    "TrafficGenerator",
+    "VehicleConfig",
+    "check_scenarios",
+    "format_candump",
+    "frame_messages",
+    "load_scenario_file",
+    "parse_duration",
+    "parse_scenarios",
+    "read_labels",
+    "replay_log",
+    "send_frames",
+    "simulate",
+    "write_candump",
+    "write_labels",
+    "write_log",
+]
