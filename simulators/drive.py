@@ -167,7 +167,12 @@ def simulate(
     _body(config, t, ch, ignition, speed, accel, curvature, running, events, rng)
     _service(config, t, ch, speed, distance, scenarios, events, source)
     for s in scenarios:
-        _apply_signal(s, config, t, ch, events)
+        try:
+            _apply_signal(s, config, t, ch, events)
+        except ScenarioError as exc:
+            if exc.path is not None or source is None:
+                raise
+            raise ScenarioError(exc.reason, path=source, line=exc.line, field=exc.field) from None
     trace = Trace(config, t, ch, tuple(events.dtcs))
     labels = tuple(_label(s, config, events) for s in scenarios)
     log.debug("simulated %s: %.0f s, %d scenarios", config.vin, config.duration, len(scenarios))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulators import ScenarioError, VehicleConfig, check_scenarios, parse_scenarios
+from simulators import ScenarioError, VehicleConfig, check_scenarios, parse_scenarios, simulate
 
 GOOD = """\
 version = 1
@@ -101,3 +101,14 @@ def test_scenarios_that_do_not_fit_the_vehicle() -> None:
     late = parse_scenarios('[[scenario]]\nkind = "crash"\nat = "2h"\n', "s.toml")
     with pytest.raises(ScenarioError, match=r"scenario\[1\].at: .*not within the drive"):
         check_scenarios(VehicleConfig(duration=600), late.scenarios, "s.toml")
+
+
+def test_a_scenario_the_drive_cannot_meet_names_the_file() -> None:
+    """A pothole at a speed the urban drive never reaches: file, line and field."""
+    text = '[[scenario]]\nkind = "pothole"\nat = 10\nmin_speed_kmh = 140\n'
+    parsed = parse_scenarios(text, "slow.toml")
+    config = VehicleConfig(cycle="urban", duration=300.0, seed=1)
+    with pytest.raises(ScenarioError) as error:
+        simulate(config, parsed.scenarios, source="slow.toml")
+    assert str(error.value).startswith("slow.toml:1: scenario[1].at: ")
+    assert "never fast enough" in str(error.value)
