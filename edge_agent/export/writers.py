@@ -92,7 +92,8 @@ def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int
     encoded = [name.encode() for name in names]
     starts = np.zeros(len(encoded) + 1, np.int64)
     starts[1:] = np.cumsum([len(e) for e in encoded])
-    return np.frombuffer(b"".join(encoded) or b"\0", np.uint8).copy(), starts
+    # Eight bytes of padding: the kernels copy names eight bytes at a time.
+    return np.frombuffer(b"".join(encoded) + bytes(8), np.uint8).copy(), starts
 
 
 class _CsvWriter:
