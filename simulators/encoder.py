@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.decoder._tables import segments
+from edge_agent.decoder.layout import segments
 
 from ._types import U8Array
 

@@ -20,6 +20,7 @@ from cantools.database.conversion import (
 from cantools.j1939 import pgn_from_frame_id
 
 from .errors import UnsupportedSignalError
+from .layout import segments
 
 # Conversion kinds, mirroring cantools' choice of conversion class.
 CONV_IDENTITY = 0  # value = raw
@@ -115,31 +116,6 @@ class Tables:
     mux_values: npt.NDArray[np.int64]
     choice_keys: npt.NDArray[np.int64]
     max_signals: int
-
-
-def bit_positions(start: int, length: int, little_endian: bool) -> list[tuple[int, int]]:
-    """(byte, bit in byte) of each raw bit, least significant first, as cantools lays them."""
-    if little_endian:
-        return [((start + i) // 8, (start + i) % 8) for i in range(length)]
-    msb_seq = 8 * (start // 8) + (7 - start % 8)  # network order index of the MSB
-    positions = []
-    for i in range(length):  # raw bit i is (length - 1 - i) places after the MSB
-        seq = msb_seq + (length - 1 - i)
-        positions.append((seq // 8, 7 - seq % 8))
-    return positions
-
-
-def segments(start: int, length: int, little_endian: bool) -> list[tuple[int, int, int, int]]:
-    """Runs of raw bits inside one byte: (byte, shift in byte, bit count, shift in raw)."""
-    runs: list[tuple[int, int, int, int]] = []
-    for raw_bit, (byte, bit) in enumerate(bit_positions(start, length, little_endian)):
-        if runs:
-            last_byte, shift, count, out = runs[-1]
-            if last_byte == byte and shift + count == bit and out + count == raw_bit:
-                runs[-1] = (byte, shift, count + 1, out)
-                continue
-        runs.append((byte, bit, 1, raw_bit))
-    return runs
 
 
 def _conversion(signal: Any) -> tuple[int, float, float, int, int]:

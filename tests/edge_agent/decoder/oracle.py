@@ -10,7 +10,7 @@ import numpy as np
 from cantools.database.errors import DecodeError
 
 from edge_agent.decoder import BatchDecoder, DecodedBatch
-from edge_agent.decoder._tables import bit_positions
+from edge_agent.decoder.layout import bit_positions
 from edge_agent.frames import FrameBatch, FrameFlag
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.decoder import BatchDecoder
-from edge_agent.decoder._tables import bit_positions
+from edge_agent.decoder.layout import bit_positions
 from edge_agent.frames import FrameBatch, FrameFlag
 
 from .oracle import compare, steer_multiplexers
