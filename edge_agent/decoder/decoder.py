@@ -270,6 +270,16 @@ class BatchDecoder:
             present,
             counts,
         )
+        truncated, samples, inexact = (int(x) for x in counts.sum(axis=0))
+        decoded = int(msg_frames.sum())
+        stats = DecodeStats(
+            frames=n_frames,
+            decoded=decoded,
+            unknown=unknown,
+            skipped=n_frames - decoded - unknown,
+            truncated=truncated,
+            samples=samples,
+        )
         result = DecodedBatch(
             frames=frames,
             frame_messages=frame_msg,
@@ -281,25 +291,14 @@ class BatchDecoder:
             raw=raw,
             values=values,
             present=present,
-            stats=DecodeStats(0, 0, 0, 0, 0, 0),
+            stats=stats,
             messages=self.messages,
             signals=self.signals,
             _tables=t,
         )
         self._convert_floats(result)
-        truncated, samples, inexact = (int(x) for x in counts.sum(axis=0))
         if inexact:
             self._exact_integer_fixups(result)
-        decoded = int(msg_frames.sum())
-        stats = DecodeStats(
-            frames=n_frames,
-            decoded=decoded,
-            unknown=unknown,
-            skipped=n_frames - decoded - unknown,
-            truncated=truncated,
-            samples=samples,
-        )
-        object.__setattr__(result, "stats", stats)
         return result
 
     def _convert_floats(self, result: DecodedBatch) -> None:
