@@ -92,7 +92,7 @@ class DecodedBatch:
         """The samples of one signal, by ``Message.Signal`` name."""
         for info in self.signals:
             if info.full_name == full_name:
-                return self._column(info)
+                return self.column(info)
         raise KeyError(full_name)
 
     def columns(self) -> dict[str, SignalColumn]:
@@ -100,7 +100,7 @@ class DecodedBatch:
         out = {}
         for info in self.signals:
             if self.message_frames[info.message_index]:
-                column = self._column(info)
+                column = self.column(info)
                 if len(column.rows):
                     out[info.full_name] = column
         return out
@@ -112,7 +112,8 @@ class DecodedBatch:
         start = int(self.message_slot0[m])
         return array[start : start + count * width].reshape(count, width)[:, info.slot]
 
-    def _column(self, info: SignalInfo) -> SignalColumn:
+    def column(self, info: SignalInfo) -> SignalColumn:
+        """The samples of one signal, by its :class:`SignalInfo`."""
         m = info.message_index
         row0 = int(self.message_row0[m])
         rows = self.message_rows[row0 : row0 + int(self.message_frames[m])]

@@ -347,7 +347,7 @@ class ParquetWriter:
                 data = np.zeros(len(rows))
                 mask = np.ones(len(rows), np.bool_)
                 if decoded.message_frames[info.message_index]:
-                    column = decoded.signal(info.full_name)
+                    column = decoded.column(info)
                     where = index_of[column.rows]
                     data[where] = self._values(
                         np.full(len(where), info.index, np.int32), column.values
