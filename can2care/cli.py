@@ -20,7 +20,7 @@ from . import __version__
 from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("services", "smoke", "dbc", "decode", "sim")
+_COMMANDS = ("services", "smoke", "dbc", "decode", "sim", "edge")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ multiplexers, rare enough to convert in the loop.  They read the flat tables mad
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numba
@@ -150,8 +151,7 @@ def _load_be(data: Any, row: int, b0: int) -> np.uint64:
     return word
 
 
-@numba.njit(**_PARALLEL)
-def decode(
+def _decode(
     frame_msg: Any,
     frame_slot: Any,
     lengths: Any,
@@ -318,6 +318,21 @@ def decode(
         out_counts[c, 0] = truncated
         out_counts[c, 1] = samples
         out_counts[c, 2] = inexact
+
+
+def _renamed(function: Any, name: str) -> Any:
+    """A copy of ``function`` under another name, so that numba caches it apart."""
+    copy = types.FunctionType(function.__code__, function.__globals__, name)
+    copy.__qualname__ = name
+    copy.__doc__ = function.__doc__
+    return copy
+
+
+# The same loop twice: over both cores for large batches (``decode``), and on the calling
+# thread only (``decode_serial``) for the agent's small micro-batches, where starting the
+# thread pool would cost more than it saves and its memory counts on a small gateway.
+decode = numba.njit(**_PARALLEL)(_renamed(_decode, "decode"))
+decode_serial = numba.njit(**_JIT)(_renamed(_decode, "decode_serial"))
 
 
 @numba.njit(**_JIT)

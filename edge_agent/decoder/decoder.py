@@ -155,8 +155,11 @@ class BatchDecoder:
     next ``reuse=True`` call, and such calls must not run concurrently.
     """
 
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, *, parallel: bool = True) -> None:
         self.database = database
+        # Large batches decode on every core; ``parallel=False`` keeps to the calling thread
+        # (small micro-batches, as the edge agent's, gain nothing from the thread pool).
+        self._decode_kernel = _kernels.decode if parallel else _kernels.decode_serial
         self._tables, messages, signals = _compile(database)
         self.messages: tuple[MessageInfo, ...] = tuple(messages)
         self.signals: tuple[SignalInfo, ...] = tuple(signals)
@@ -224,7 +227,7 @@ class BatchDecoder:
         values = self._array("values", n_slots, np.float64, reuse)
         present = self._array("present", n_slots, np.bool_, reuse)
         counts = np.zeros(((n_frames + _CHUNK - 1) // _CHUNK, 3), np.int64)
-        _kernels.decode(
+        self._decode_kernel(
             frame_msg,
             frame_slot,
             frames.lengths,

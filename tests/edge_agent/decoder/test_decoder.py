@@ -150,3 +150,19 @@ def test_reuse_decodes_the_same_into_kept_buffers() -> None:
     assert np.shares_memory(again.values, kept.values)
     assert np.array_equal(again.long_form().values, fresh[1].values)
     assert np.array_equal(again.long_form().raw, fresh[1].raw)
+
+
+def test_serial_kernel_decodes_like_the_parallel_one() -> None:
+    from dbc import demo_catalogue
+    from simulators import TrafficGenerator, VehicleConfig, simulate
+
+    database = demo_catalogue().database
+    drive = simulate(VehicleConfig(duration=60, seed=9))
+    frames = TrafficGenerator(drive.trace, database).all_frames()
+    parallel = BatchDecoder(database).decode(frames)
+    serial = BatchDecoder(database, parallel=False).decode(frames)
+    assert serial.stats == parallel.stats
+    assert np.array_equal(serial.present, parallel.present)
+    present = parallel.present  # slots without a sample hold whatever the buffer held
+    assert np.array_equal(serial.raw[present], parallel.raw[present])
+    assert np.array_equal(serial.values[present], parallel.values[present], equal_nan=True)

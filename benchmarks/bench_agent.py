@@ -1,0 +1,412 @@
+"""The edge agent's cost: CPU against a bare python-can receive loop, memory, start-up, and
+the crash-to-subscriber latency, all against a private Mosquitto.
+
+Each measurement runs in a child process of its own (so its memory is its own): a sender
+thread replays a simulated drive (the demo EV, WLTP-like cycle) onto python-can's
+``virtual`` bus at ``--rate`` frames/s for ``--seconds``; the receiver is either a bare
+``bus.recv()`` loop or the whole agent (decode, sampling, captures, crash detection, wire
+codec, durable outbox, MQTT). CPU is the process's CPU time minus the sender thread's, over
+the steady part of the run; the two kinds of child alternate, and the best of ``--runs``
+of each counts.
+
+    python -m benchmarks.bench_agent [--rate 18000] [--seconds 60] [--runs 2]
+
+Targets (issue 5): agent CPU <= 1.5x the bare loop; 18,000 frames/s sustained for 60 s;
+peak resident memory <= 150 MB; start to first publish <= 2 s (warm numba cache); a crash
+reaches a subscriber within 100 ms of the crash frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_CHILD_ENV = "CAN2CARE_BENCH_CHILD"
+
+
+# -- the child ---------------------------------------------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _thread_cpu(thread: threading.Thread) -> float:
+    assert thread.ident is not None
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Sender(threading.Thread):
+    """Replays a log onto the virtual bus at a fixed rate, in 10 ms bursts."""
+
+    def __init__(self, log: Path, rate: float, seconds: float, channel: str) -> None:
+        super().__init__(name="sender", daemon=True)
+        self.log, self.rate, self.seconds, self.channel = log, rate, seconds, channel
+        self.sent = 0
+        self.started = threading.Event()
+        self.cpu = 0.0  # the thread's CPU time when it ended
+        self.crash_index: int | None = None  # the frame whose send time is recorded
+        self.crash_sent_at: float | None = None
+
+    def run(self) -> None:
+        import can
+
+        bus = can.Bus(interface="virtual", channel=self.channel)
+        total = int(self.rate * self.seconds)
+        burst = max(1, int(self.rate / 100))
+        start = time.monotonic()
+        self.started.set()
+        try:
+            while self.sent < total:
+                for messages in _read_frames(self.log, burst):
+                    mark = self.crash_index
+                    for k, message in enumerate(messages):
+                        bus.send(message)
+                        if mark is not None and self.sent + k == mark:
+                            self.crash_sent_at = time.time()
+                    self.sent += len(messages)
+                    if self.sent >= total:
+                        break
+                    delay = start + self.sent / self.rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+        finally:
+            bus.shutdown()
+            self.cpu = time.thread_time()
+
+
+# A frame in the sender's file: timestamp, id, flags (FrameFlag), length, then the payload.
+# A plain record file keeps the child's memory its own: no log reader, no simulator.
+_RECORD = struct.Struct("<dIBB")
+
+
+def _write_frames(path: Path, batches: Any) -> None:
+    with path.open("wb") as out:
+        for batch in batches:
+            parts = []
+            for i in range(len(batch)):
+                n = int(batch.lengths[i])
+                parts.append(
+                    _RECORD.pack(
+                        float(batch.timestamps[i]), int(batch.ids[i]), int(batch.flags[i]), n
+                    )
+                )
+                parts.append(batch.data[i, :n].tobytes())
+            out.write(b"".join(parts))
+
+
+def _read_frames(path: Path, burst: int) -> Any:
+    import can
+
+    with path.open("rb") as source:
+        data = source.read(1 << 20)
+        pos = 0
+        messages = []
+        while True:
+            if len(data) - pos < _RECORD.size + 64:
+                more = source.read(1 << 20)
+                if more:
+                    data = data[pos:] + more
+                    pos = 0
+            if pos + _RECORD.size > len(data):
+                break
+            ts, frame_id, flags, n = _RECORD.unpack_from(data, pos)
+            pos += _RECORD.size
+            messages.append(
+                can.Message(
+                    timestamp=ts,
+                    arbitration_id=frame_id,
+                    is_extended_id=bool(flags & 1),
+                    is_fd=bool(flags & 2),
+                    is_remote_frame=bool(flags & 4),
+                    is_error_frame=bool(flags & 8),
+                    dlc=n,
+                    data=data[pos : pos + n],
+                    check=False,
+                )
+            )
+            pos += n
+            if len(messages) == burst:
+                yield messages
+                messages = []
+        if messages:
+            yield messages
+
+
+def _child(args: argparse.Namespace) -> None:
+    import can
+
+    spawn = float(os.environ[_CHILD_ENV])
+    channel = "bench"
+    bus = can.Bus(interface="virtual", channel=channel)
+    sender = _Sender(args.log, args.rate, args.seconds, channel)
+    sender.crash_index = args.crash_index
+    result: dict[str, Any] = {"mode": args.child}
+    if args.child == "bare":
+        sender.start()
+        received = 0
+        window: tuple[float, float, int] | None = None
+        while True:
+            message = bus.recv(0.5)
+            if message is None:
+                if not sender.is_alive():
+                    break
+                continue
+            received += 1
+            if received == 1000:
+                window = (_process_cpu(), _thread_cpu(sender), received)
+        sender.join()
+        end = (_process_cpu(), sender.cpu, received)
+    else:
+        from edge_agent.agent import Agent, BusSource
+        from edge_agent.config import load_config
+
+        overrides = json.loads((args.config.parent / "overrides.json").read_text())
+        config = load_config(args.config, overrides=overrides)
+        agent = Agent(config)
+        agent.start()
+        source = BusSource(bus, config.batching, owns_bus=False)
+        sender.start()
+        received = 0
+        window = None
+        first_batch_at = None
+        for batch in source.batches():
+            agent.process(batch)
+            received += len(batch)
+            if first_batch_at is None and len(batch):
+                first_batch_at = time.time()
+            if window is None and received >= 1000:
+                window = (_process_cpu(), _thread_cpu(sender), received)
+            if not len(batch) and not sender.is_alive():
+                break
+        sender.join()
+        end = (_process_cpu(), sender.cpu, received)
+        agent.close(drain_s=10)
+        status = agent.status()
+        result.update(
+            batches=status.batches,
+            samples_sent=status.samples_sent,
+            samples_decoded=status.samples_decoded,
+            outbox_left=status.outbox_records,
+            first_batch_s=None if first_batch_at is None else first_batch_at - spawn,
+        )
+    assert window is not None
+    cpu = (end[0] - window[0]) - (end[1] - window[1])
+    frames = end[2] - window[2]
+    result.update(
+        sent=sender.sent,
+        crash_sent_at=sender.crash_sent_at,
+        received=received,
+        cpu_s=cpu,
+        us_per_frame=cpu / max(frames, 1) * 1e6,
+        peak_rss_mb=_peak_rss_mb(),
+    )
+    bus.shutdown()
+    print(json.dumps(result))
+
+
+# -- the parent --------------------------------------------------------------------------
+
+
+def _spawn(
+    mode: str,
+    log: Path,
+    config: Path,
+    rate: float,
+    seconds: float,
+    crash_index: int | None = None,
+) -> tuple[float, dict[str, Any]]:
+    spawned = time.time()
+    env = dict(os.environ, **{_CHILD_ENV: repr(spawned)})
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_agent",
+        "--child",
+        mode,
+        "--log",
+        str(log),
+        "--config",
+        str(config),
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+    ]
+    if crash_index is not None:
+        command += ["--crash-index", str(crash_index)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{mode} run failed:\n{out.stderr[-3000:]}")
+    return spawned, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _write_logs(tmp: Path) -> tuple[Path, Path, int]:
+    """An hour of the demo EV's traffic, and 45 s with a crash; the crash frame's row."""
+    import numpy as np
+
+    from dbc import demo_catalogue
+    from edge_agent.decoder import BatchDecoder
+    from simulators import Scenario, TrafficGenerator, VehicleConfig, simulate
+
+    database = demo_catalogue().database
+    drive = simulate(VehicleConfig(cycle="wltp", duration=3600.0, seed=1))
+    hour = tmp / "hour.frames"
+    _write_frames(hour, TrafficGenerator(drive.trace, database).batches())
+    crash = simulate(
+        VehicleConfig(cycle="urban", duration=45.0, seed=3),
+        [Scenario("crash", at=10.0, params={"min_speed_kmh": 20.0})],
+    )
+    frames = TrafficGenerator(crash.trace, database).all_frames()
+    crash_log = tmp / "crash.frames"
+    _write_frames(crash_log, [frames])
+    decoded = BatchDecoder(database).decode(frames)
+    column = decoded.signal("ACU_CrashStatus.AirbagDeployed")
+    row = int(column.rows[np.flatnonzero(column.raw >= 1)[0]])
+    return hour, crash_log, row
+
+
+def _config(tmp: Path, port: int) -> Path:
+    """The shipped example configuration, pointed at the bench's bus, broker and files."""
+    from edge_agent.config import load_config
+
+    example = Path(__file__).resolve().parent.parent / "deploy" / "agent.example.toml"
+    text = example.read_text(encoding="utf-8")
+    path = tmp / "agent.toml"
+    path.write_text(text, encoding="utf-8")
+    overrides = {
+        "vehicle.id": "bench",
+        "can.interface": "virtual",
+        "can.channel": "bench",
+        "mqtt.host": "127.0.0.1",
+        "mqtt.port": port,
+        "mqtt.username": None,
+        "mqtt.tls": False,
+        "outbox.path": str(tmp / "outbox.sqlite"),
+        "status.file": str(tmp / "status.json"),
+    }
+    load_config(path, overrides=overrides)  # fails early if the example no longer loads
+    (tmp / "overrides.json").write_text(json.dumps(overrides), encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=18_000.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--child", choices=("bare", "agent"), help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--crash-index", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    _parent(args)
+
+
+def _parent(args: argparse.Namespace) -> None:
+    from can2care.devservices import Mosquitto
+    from can2care.devservices._proc import free_port
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.edge_agent.agent._mqtt import Subscriber
+
+    tmp = Path(tempfile.mkdtemp(prefix="can2care-bench-agent-"))
+    tmp.chmod(0o755)
+    broker = Mosquitto(tmp / "broker")
+    port = free_port()
+    broker.start(port)
+    try:
+        print("writing the drive logs ...", flush=True)
+        hour, crash_log, crash_row = _write_logs(tmp)
+        config = _config(tmp, port)
+        subscriber = Subscriber(port, ["v1/bench/telemetry", "v1/bench/events"])
+        bare: list[dict[str, Any]] = []
+        agent: list[dict[str, Any]] = []
+        starts: list[float] = []
+        for run in range(args.runs):
+            print(f"run {run + 1}/{args.runs}: bare loop ...", flush=True)
+            bare.append(_spawn("bare", hour, config, args.rate, args.seconds)[1])
+            print(f"run {run + 1}/{args.runs}: agent ...", flush=True)
+            (tmp / "outbox.sqlite").unlink(missing_ok=True)
+            before = len(subscriber.on("v1/bench/telemetry"))
+            spawned, result = _spawn("agent", hour, config, args.rate, args.seconds)
+            agent.append(result)
+            first = subscriber.on("v1/bench/telemetry")[before:]
+            if first:
+                starts.append(first[0].at - spawned)
+        print("crash run (twice real time) ...", flush=True)
+        events_before = len(subscriber.on("v1/bench/events"))
+        _, crash = _spawn("agent", crash_log, config, 720.0, 22.0, crash_row)
+        events = subscriber.wait_for("v1/bench/events", events_before + 1, 10)[events_before:]
+        subscriber.close()
+    finally:
+        broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    _report(args, bare, agent, starts, crash, events)
+
+
+def _report(
+    args: argparse.Namespace,
+    bare: list[dict[str, Any]],
+    agent: list[dict[str, Any]],
+    starts: list[float],
+    crash: dict[str, Any],
+    events: list[Any],
+) -> None:
+    b = min(bare, key=lambda r: r["us_per_frame"])
+    a = min(agent, key=lambda r: r["us_per_frame"])
+    ratio = a["us_per_frame"] / b["us_per_frame"]
+    lines = [
+        "",
+        f"{args.rate:,.0f} frames/s for {args.seconds:g} s on the virtual bus, best of {args.runs}",
+        f"  bare python-can recv loop: {b['us_per_frame']:.2f} us CPU/frame, "
+        f"received {b['received']:,}/{b['sent']:,}, peak RSS {b['peak_rss_mb']:.0f} MB",
+        f"  whole agent:               {a['us_per_frame']:.2f} us CPU/frame, "
+        f"received {a['received']:,}/{a['sent']:,}, peak RSS {a['peak_rss_mb']:.0f} MB",
+        f"  CPU ratio agent/bare: {ratio:.2f}x (target <= 1.5x)",
+        f"  agent: {a['batches']} batches, {a['samples_sent']:,} of {a['samples_decoded']:,} "
+        f"samples sent, {a['outbox_left']} records left in the outbox",
+        f"  all runs, us/frame: bare {[round(r['us_per_frame'], 2) for r in bare]}, "
+        f"agent {[round(r['us_per_frame'], 2) for r in agent]}",
+        f"  peak RSS of the agent runs: {max(r['peak_rss_mb'] for r in agent):.0f} MB "
+        "(target <= 150 MB)",
+    ]
+    if starts:
+        lines.append(
+            f"  start to first telemetry at the subscriber: {min(starts):.2f} s best, "
+            f"{max(starts):.2f} s worst (target <= 2 s)"
+        )
+    if events and crash.get("crash_sent_at"):
+        latency = (events[0].at - crash["crash_sent_at"]) * 1000
+        lines.append(
+            f"  crash frame sent to event at the subscriber: {latency:.1f} ms (target <= 100 ms)"
+        )
+    else:
+        lines.append("  crash: no event arrived")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

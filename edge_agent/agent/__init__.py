@@ -1,0 +1,24 @@
+"""The running agent: its frame sources, its pipeline and its persistent counters.
+
+Errors::
+
+    SourceError       the configured bus or log cannot be opened (names which and why)
+"""
+
+from .runner import Agent, AgentStatus, load_agent_catalogue, write_status_file
+from .sequence import SequenceStore
+from .source import BusSource, FrameSource, LogSource, SourceError, messages_to_batch, open_source
+
+__all__ = [
+    "Agent",
+    "AgentStatus",
+    "BusSource",
+    "FrameSource",
+    "LogSource",
+    "SequenceStore",
+    "SourceError",
+    "load_agent_catalogue",
+    "messages_to_batch",
+    "open_source",
+    "write_status_file",
+]

@@ -1,0 +1,281 @@
+"""Frame sources of the agent: a python-can bus in micro-batches, or a log file.
+
+Both yield `FrameBatch` values. A bus source reads with ``recv`` until a batch holds
+``max_frames`` frames or its first frame is ``max_latency_ms`` old, so a crash frame waits
+at most that long before it is decoded; when the bus is quiet it yields an empty batch every
+``idle_s`` so the agent can keep its timers. The only work per frame in Python is the
+``recv`` call and one list append; the batch's columns are built by list comprehensions and
+NumPy. Where the interface filters in the driver or the kernel (SocketCAN and others that
+implement python-can's ``_apply_filters``), the DBC's ids are set as filters, so frames the
+catalogue cannot use never reach Python; interfaces that would filter in Python get none.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ..frames import FrameBatch, FrameFlag
+
+if TYPE_CHECKING:
+    import can
+    from can.typechecking import CanFilter
+
+    from ..config import BatchingConfig, CanConfig
+
+__all__ = [
+    "BusSource",
+    "FrameSource",
+    "LogSource",
+    "SourceError",
+    "messages_to_batch",
+    "open_source",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """The configured bus or log cannot be opened (names which and why)."""
+
+
+class FrameSource(Protocol):
+    def batches(self) -> Iterator[FrameBatch]: ...
+    def close(self) -> None: ...
+
+
+_TIMESTAMP = operator.attrgetter("timestamp")
+_ID = operator.attrgetter("arbitration_id")
+_DATA = operator.attrgetter("data")
+_DLC = operator.attrgetter("dlc")
+# (attribute, FrameFlag bit) for the flags every frame is checked for, and for CAN FD frames.
+_FLAGS = (
+    (operator.attrgetter("is_extended_id"), 0),
+    (operator.attrgetter("is_fd"), 1),
+    (operator.attrgetter("is_remote_frame"), 2),
+    (operator.attrgetter("is_error_frame"), 3),
+)
+_FD_FLAGS = (
+    (operator.attrgetter("bitrate_switch"), 4),
+    (operator.attrgetter("error_state_indicator"), 5),
+)
+
+
+def messages_to_batch(messages: list[can.Message]) -> FrameBatch:
+    """python-can messages as one `FrameBatch` (channels are not kept).
+
+    Each column is one pass of a C-level attribute getter over the list (``map`` with
+    ``operator.attrgetter`` into ``np.fromiter``): no Python code runs per frame.
+    """
+    n = len(messages)
+    if not n:
+        return FrameBatch.empty()
+    datas = list(map(_DATA, messages))
+    lengths = np.fromiter(map(len, datas), np.int64, n)
+    width = max(8, int(lengths.max()))
+    flat = np.frombuffer(b"".join(datas), np.uint8)
+    data = np.zeros((n, width), np.uint8)
+    if len(flat):
+        rows = np.repeat(np.arange(n), lengths)
+        starts = np.cumsum(lengths) - lengths
+        data[rows, np.arange(len(flat)) - np.repeat(starts, lengths)] = flat
+    flags = np.zeros(n, np.uint8)
+    for getter, bit in _FLAGS:
+        flags |= np.fromiter(map(getter, messages), np.bool_, n).view(np.uint8) << bit
+    fd = (flags & FrameFlag.FD) != 0
+    if fd.any():
+        fd_messages = [m for m, is_fd in zip(messages, fd.tolist(), strict=True) if is_fd]
+        for getter, bit in _FD_FLAGS:
+            got = np.fromiter(map(getter, fd_messages), np.bool_, len(fd_messages))
+            flags[fd] |= got.view(np.uint8) << bit
+    remote = (flags & FrameFlag.REMOTE) != 0
+    if remote.any():  # a remote frame's length is the dlc it requests
+        lengths = np.where(remote, np.fromiter(map(_DLC, messages), np.int64, n), lengths)
+    return FrameBatch(
+        timestamps=np.fromiter(map(_TIMESTAMP, messages), np.float64, n),
+        ids=np.fromiter(map(_ID, messages), np.uint32, n),
+        flags=flags,
+        lengths=lengths.astype(np.uint8),
+        data=data,
+        channels=np.full(n, -1, np.int16),
+    )
+
+
+class BusSource:
+    """Micro-batches from a python-can bus."""
+
+    def __init__(
+        self,
+        bus: can.BusABC,
+        batching: BatchingConfig,
+        *,
+        idle_s: float = 0.2,
+        owns_bus: bool = True,
+    ) -> None:
+        self.bus = bus
+        self.max_frames = batching.max_frames
+        self.max_latency = batching.max_latency_ms / 1000.0
+        self.idle_s = idle_s
+        self._owns = owns_bus
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def batches(self) -> Iterator[FrameBatch]:
+        recv = self.bus.recv
+        max_frames, max_latency, idle = self.max_frames, self.max_latency, self.idle_s
+        monotonic = time.monotonic
+        while not self._stopped:
+            first = recv(idle)
+            if first is None:
+                yield FrameBatch.empty()
+                continue
+            messages = [first]
+            append = messages.append
+            deadline = monotonic() + max_latency
+            while len(messages) < max_frames:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    break
+                message = recv(remaining)
+                if message is None:
+                    break
+                append(message)
+            yield messages_to_batch(messages)
+
+    def close(self) -> None:
+        self._stopped = True
+        if self._owns:
+            self.bus.shutdown()
+
+
+class LogSource:
+    """Batches from a log file, paced at ``speed`` times real time (0: as fast as read)."""
+
+    def __init__(
+        self,
+        path: Any,
+        *,
+        speed: float = 1.0,
+        chunk_frames: int = 4096,
+    ) -> None:
+        from ..logs import LogReader
+
+        self.path = path
+        self.speed = speed
+        self._reader = LogReader(path, chunk_frames=chunk_frames)
+
+    @property
+    def report(self) -> Any:
+        return self._reader.report
+
+    def batches(self) -> Iterator[FrameBatch]:
+        start_wall: float | None = None
+        start_log = 0.0
+        for batch in self._reader:
+            if not len(batch):
+                continue
+            if self.speed > 0:
+                if start_wall is None:
+                    start_wall, start_log = time.monotonic(), float(batch.timestamps[0])
+                # pace by the batch's last frame, in slices so latency stays bounded
+                yield from self._paced(batch, start_wall, start_log)
+            else:
+                yield batch
+        bad = self._reader.report
+        if bad.bad_lines:
+            log.warning("%s", bad)
+
+    def _paced(
+        self, batch: FrameBatch, start_wall: float, start_log: float
+    ) -> Iterator[FrameBatch]:
+        times = batch.timestamps
+        step = 0.02  # seconds of log time per slice
+        i = 0
+        n = len(batch)
+        while i < n:
+            j = int(np.searchsorted(times, times[i] + step, side="left"))
+            j = max(j, i + 1)
+            due = start_wall + (float(times[j - 1]) - start_log) / self.speed
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            yield _slice(batch, i, j)
+            i = j
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _slice(batch: FrameBatch, a: int, b: int) -> FrameBatch:
+    return FrameBatch(
+        timestamps=batch.timestamps[a:b],
+        ids=batch.ids[a:b],
+        flags=batch.flags[a:b],
+        lengths=batch.lengths[a:b],
+        data=batch.data[a:b],
+        channels=batch.channels[a:b],
+        channel_names=batch.channel_names,
+    )
+
+
+def open_source(can_config: CanConfig, batching: BatchingConfig, database: Any) -> FrameSource:
+    """The source the configuration names: a log file or a python-can bus."""
+    if can_config.log is not None:
+        try:
+            return LogSource(
+                can_config.log, speed=can_config.replay_speed, chunk_frames=batching.max_frames
+            )
+        except Exception as exc:
+            raise SourceError(f"can.log: {exc}") from exc
+    import can
+
+    kwargs: dict[str, Any] = dict(can_config.extra)
+    if can_config.bitrate is not None:
+        kwargs["bitrate"] = can_config.bitrate
+    if can_config.fd:
+        kwargs["fd"] = True
+    try:
+        bus = can.Bus(
+            interface=can_config.interface,
+            channel=can_config.channel,
+            receive_own_messages=can_config.receive_own_messages,
+            **kwargs,
+        )
+    except (can.CanError, OSError, ValueError, ImportError) as exc:
+        raise SourceError(
+            f"can: cannot open {can_config.interface} channel {can_config.channel!r}: {exc}"
+        ) from exc
+    if can_config.kernel_filters:
+        apply_kernel_filters(bus, database)
+    return BusSource(bus, batching)
+
+
+def apply_kernel_filters(bus: can.BusABC, database: Any) -> bool:
+    """Set the DBC's ids as filters if the interface filters below Python; returns whether."""
+    import can
+
+    if type(bus)._apply_filters is can.BusABC._apply_filters:
+        log.info("%s filters in Python only: no CAN id filters set", type(bus).__name__)
+        return False
+    if any(getattr(m, "protocol", None) == "j1939" for m in database.messages):
+        # J1939 messages match by parameter group, whatever the source address: no filters
+        log.info("the DBC has J1939 messages: no CAN id filters set")
+        return False
+    filters: list[CanFilter] = [
+        {
+            "can_id": m.frame_id,
+            "can_mask": 0x1FFFFFFF if m.is_extended_frame else 0x7FF,
+            "extended": bool(m.is_extended_frame),
+        }
+        for m in database.messages
+    ]
+    bus.set_filters(filters)
+    log.info("CAN id filters set for %d messages of the DBC", len(filters))
+    return True

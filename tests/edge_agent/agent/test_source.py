@@ -1,0 +1,137 @@
+"""Frame sources: python-can messages to batches, the virtual bus in micro-batches, logs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import can
+import numpy as np
+import pytest
+
+from edge_agent.agent import BusSource, LogSource, SourceError, messages_to_batch, open_source
+from edge_agent.config import BatchingConfig, CanConfig
+from edge_agent.frames import FrameBatch, FrameFlag
+from simulators import frame_messages, write_log
+
+from .._drive import catalogue, urban_frames
+
+
+def _same(a: FrameBatch, b: FrameBatch) -> None:
+    assert np.array_equal(a.timestamps, b.timestamps)
+    assert np.array_equal(a.ids, b.ids)
+    assert np.array_equal(a.flags, b.flags)
+    assert np.array_equal(a.lengths, b.lengths)
+    width = min(a.data.shape[1], b.data.shape[1])
+    assert np.array_equal(a.data[:, :width], b.data[:, :width])
+
+
+def test_messages_to_batch_keeps_every_field() -> None:
+    frames = urban_frames()
+    part = FrameBatch(
+        frames.timestamps[:5000],
+        frames.ids[:5000],
+        frames.flags[:5000],
+        frames.lengths[:5000],
+        frames.data[:5000],
+        frames.channels[:5000],
+    )
+    _same(messages_to_batch(list(frame_messages(part))), part)
+
+
+def test_messages_to_batch_flags_remote_error_and_fd() -> None:
+    messages = [
+        can.Message(timestamp=1.0, arbitration_id=0x123, data=b"\x01\x02", is_extended_id=False),
+        can.Message(
+            timestamp=2.0,
+            arbitration_id=0x1ABCDEF0,
+            is_extended_id=True,
+            is_remote_frame=True,
+            dlc=6,
+        ),
+        can.Message(timestamp=3.0, arbitration_id=0x0, is_error_frame=True, is_extended_id=False),
+        can.Message(
+            timestamp=4.0,
+            arbitration_id=0x2B0,
+            is_fd=True,
+            bitrate_switch=True,
+            error_state_indicator=True,
+            data=bytes(range(64)),
+            is_extended_id=False,
+        ),
+    ]
+    batch = messages_to_batch(messages)
+    assert batch.flags.tolist() == [
+        0,
+        FrameFlag.EXTENDED | FrameFlag.REMOTE,
+        FrameFlag.ERROR,
+        FrameFlag.FD | FrameFlag.BRS | FrameFlag.ESI,
+    ]
+    assert batch.lengths.tolist() == [2, 6, 0, 64]
+    assert batch.data.shape == (4, 64)
+    assert batch.payload(3) == bytes(range(64))
+    assert batch.payload(0) == b"\x01\x02"
+    assert messages_to_batch([]).timestamps.size == 0
+
+
+def test_bus_source_batches_by_size_and_latency() -> None:
+    sender = can.Bus(interface="virtual", channel="source-test")
+    receiver = can.Bus(interface="virtual", channel="source-test")
+    source = BusSource(receiver, BatchingConfig(max_frames=100, max_latency_ms=20), idle_s=0.05)
+    got: list[FrameBatch] = []
+
+    def read() -> None:
+        for batch in source.batches():
+            got.append(batch)
+            if sum(len(b) for b in got) >= 250 or len(got) > 200:
+                source.stop()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    for i in range(250):
+        sender.send(
+            can.Message(
+                arbitration_id=0x100 + i % 5, data=bytes([i % 256]) * 8, is_extended_id=False
+            )
+        )
+    thread.join(10)
+    source.close()
+    sender.shutdown()
+    frames = [b for b in got if len(b)]
+    assert sum(len(b) for b in frames) == 250
+    assert max(len(b) for b in frames) <= 100
+    assert FrameBatch.concat(frames).data[:, 0].tolist() == [i % 256 for i in range(250)]
+
+
+def test_bus_source_yields_empty_batches_when_idle() -> None:
+    receiver = can.Bus(interface="virtual", channel="idle-test")
+    source = BusSource(receiver, BatchingConfig(), idle_s=0.01)
+    batches = source.batches()
+    start = time.monotonic()
+    assert len(next(batches)) == 0
+    assert time.monotonic() - start < 5
+    source.close()
+
+
+def test_log_source_full_speed_and_paced(tmp_path: Path) -> None:
+    frames = urban_frames()
+    path = tmp_path / "drive.log"
+    write_log(path, [frames])
+    full = FrameBatch.concat(list(LogSource(path, speed=0).batches()))
+    assert len(full) == len(frames)
+    assert np.array_equal(full.ids, frames.ids)
+    # At 60x, the 120 s drive takes about 2 s and comes in slices of at most 20 ms of log.
+    start = time.monotonic()
+    slices = list(LogSource(path, speed=60).batches())
+    assert time.monotonic() - start >= 1.5
+    assert sum(len(s) for s in slices) == len(frames)
+    assert max(float(s.timestamps[-1] - s.timestamps[0]) for s in slices) <= 0.02 + 1e-9
+
+
+def test_open_source_errors_name_the_interface() -> None:
+    config = CanConfig(interface="socketcan", channel="can-does-not-exist")
+    with pytest.raises(
+        SourceError, match="can: cannot open socketcan channel 'can-does-not-exist'"
+    ):
+        open_source(config, BatchingConfig(), catalogue().database)
