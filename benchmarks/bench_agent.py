@@ -164,7 +164,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.child == "bare":
         sender.start()
         received = 0
-        window: tuple[float, float, int] | None = None
+        window: tuple[float, float, int, float] | None = None
         while True:
             message = bus.recv(0.5)
             if message is None:
@@ -173,9 +173,9 @@ def _child(args: argparse.Namespace) -> None:
                 continue
             received += 1
             if received == 1000:
-                window = (_process_cpu(), _thread_cpu(sender), received)
+                window = (_process_cpu(), _thread_cpu(sender), received, time.thread_time())
         sender.join()
-        end = (_process_cpu(), sender.cpu, received)
+        end = (_process_cpu(), sender.cpu, received, time.thread_time())
     else:
         from edge_agent.agent import Agent, BusSource
         from edge_agent.config import load_config
@@ -189,17 +189,19 @@ def _child(args: argparse.Namespace) -> None:
         received = 0
         window = None
         first_batch_at = None
+        micro_batches = 0
         for batch in source.batches():
             agent.process(batch)
             received += len(batch)
+            micro_batches += len(batch) > 0
             if first_batch_at is None and len(batch):
                 first_batch_at = time.time()
             if window is None and received >= 1000:
-                window = (_process_cpu(), _thread_cpu(sender), received)
+                window = (_process_cpu(), _thread_cpu(sender), received, time.thread_time())
             if not len(batch) and not sender.is_alive():
                 break
         sender.join()
-        end = (_process_cpu(), sender.cpu, received)
+        end = (_process_cpu(), sender.cpu, received, time.thread_time())
         agent.close(drain_s=10)
         status = agent.status()
         result.update(
@@ -208,6 +210,7 @@ def _child(args: argparse.Namespace) -> None:
             samples_decoded=status.samples_decoded,
             outbox_left=status.outbox_records,
             first_batch_s=None if first_batch_at is None else first_batch_at - spawn,
+            frames_per_micro_batch=received / max(micro_batches, 1),
         )
     assert window is not None
     cpu = (end[0] - window[0]) - (end[1] - window[1])
@@ -218,6 +221,7 @@ def _child(args: argparse.Namespace) -> None:
         received=received,
         cpu_s=cpu,
         us_per_frame=cpu / max(frames, 1) * 1e6,
+        receiver_us_per_frame=(end[3] - window[3]) / max(frames, 1) * 1e6,
         peak_rss_mb=_peak_rss_mb(),
     )
     bus.shutdown()

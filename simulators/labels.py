@@ -2,7 +2,7 @@
 
 One JSON object per line, one line per scenario, in the order the scenarios were given::
 
-    {"vehicle": "C2CDEMO0000000001", "kind": "crash", "label": "positive",
+    {"vehicle": "C2CDEM00000000001", "kind": "crash", "label": "positive",
      "time": 1700000123.45, "offset_s": 123.45, "end_offset_s": null,
      "parameters": {...}, "observed": {...}, "description": "...", "scenario": 1, "line": 7}
 

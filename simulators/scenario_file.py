@@ -4,7 +4,7 @@ Format (see docs/simulator.md)::
 
     version = 1                 # optional, 1
     [drive]                     # optional; command-line options override it
-    vehicle = "C2CDEMO0000000001"
+    vehicle = "C2CDEM00000000001"
     variant = "ev"              # ev | combustion
     cycle = "urban"             # urban | highway | wltp | parking
     duration = "20m"            # seconds, or "1h30m", "90s", ...

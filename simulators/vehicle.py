@@ -39,7 +39,7 @@ _G = 9.80665
 class VehicleConfig:
     """One vehicle and one drive. ``duration`` in seconds; ``start_time`` in epoch seconds."""
 
-    vin: str = "C2CDEMO0000000001"
+    vin: str = "C2CDEM00000000001"
     variant: Variant = "ev"
     cycle: str = "urban"
     duration: float = 600.0

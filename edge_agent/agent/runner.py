@@ -22,9 +22,11 @@ from ..decoder import BatchDecoder
 from ..events import CrashDetector
 from ..frames import FrameBatch
 from ..mqtt import MqttLink
-from ..outbox import Outbox, OutboxStats, Priority
+from ..outbox import Outbox, OutboxFullError, OutboxStats, Priority
 from ..sampling import CaptureManager, Sampler
 from ..wire import CrashEvent, TelemetryBatch, WireSchema, encode_event, encode_telemetry
+from . import _kernels
+from ._memory import release_compiler_pages
 from .sequence import SequenceStore
 from .source import FrameSource, open_source
 
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # The first telemetry batch after start goes out after this much data, so the cloud sees
 # the vehicle's state at once rather than after a whole batch interval.
-FIRST_BATCH_S = 1.0
+FIRST_BATCH_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class AgentStatus:
     outbox_records: int
     outbox_bytes: int
     outbox_evicted: int
+    outbox_refused: int  # records the outbox could not take (full of more urgent ones)
     connected: bool
     last_publish_ms: int | None
     last_error: str | None
@@ -116,6 +119,7 @@ class Agent:
                 status_payload=self._status_payload,
                 status_interval_s=config.status.interval_s,
             )
+        self._warm_up()
         self._telemetry_topic = config.topic("telemetry")
         self._events_topic = config.topic("events")
         self._interval_ms = round(config.telemetry.batch_interval_s * 1000)
@@ -124,7 +128,17 @@ class Agent:
         self._batch_start_wall = 0.0
         self._batches_sent = 0
         self._counts = dict.fromkeys(
-            ("frames_in", "decoded", "unknown", "skipped", "truncated", "events", "captures"), 0
+            (
+                "frames_in",
+                "decoded",
+                "unknown",
+                "skipped",
+                "truncated",
+                "events",
+                "captures",
+                "refused",
+            ),
+            0,
         )
         self._next_status_file = 0.0
         self._closed_outbox: OutboxStats | None = None
@@ -135,6 +149,15 @@ class Agent:
             len(self.schema.signals),
             config.outbox.path,
         )
+
+    def _warm_up(self) -> None:
+        """Load every numba kernel now (an empty batch runs them all), then give back the
+        compiler's memory: the first frames are decoded without delay, and the agent's
+        resident memory is what it needs to run."""
+        empty = self.decoder.decode(FrameBatch.empty())
+        self.sampler.feed(empty)
+        _kernels.warm_up()
+        release_compiler_pages()
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -154,7 +177,7 @@ class Agent:
         watched = self.sampler.feed(decoded)
         events = self.crash.feed(watched) if self.config.crash.enabled else []
         for event in events:
-            self.outbox.put(self._events_topic, encode_event(event), priority=Priority.EVENT)
+            self._put(self._events_topic, encode_event(event), Priority.EVENT)
             c["events"] += 1
             if self.link is not None:
                 self.link.wake()
@@ -194,11 +217,22 @@ class Agent:
             capture=capture,
         )
         payload = encode_telemetry(batch, self.schema)
-        self.outbox.put(self._telemetry_topic, payload, priority=Priority.TELEMETRY)
+        self._put(self._telemetry_topic, payload, Priority.TELEMETRY)
         self._batches_sent += 1
         if self.link is not None:
             self.link.wake()
         log.debug("batch %d: %d samples, %d bytes", batch.sequence, batch.samples, len(payload))
+
+    def _put(self, topic: str, payload: bytes, priority: Priority) -> None:
+        try:
+            self.outbox.put(topic, payload, priority=priority)
+        except OutboxFullError as exc:
+            # Only when the budget is full of more urgent records, or the record alone is
+            # larger than the budget: counted and logged, and the agent goes on.
+            self._counts["refused"] += 1
+            log.error(
+                "%s: %d-byte %s record not stored: %s", topic, len(payload), priority.name, exc
+            )
 
     def tick(self) -> None:
         """Timers that run even when no frames arrive: the batch by wall time, the status file."""
@@ -273,6 +307,7 @@ class Agent:
             outbox_records=box.records,
             outbox_bytes=box.bytes,
             outbox_evicted=box.evicted_records,
+            outbox_refused=c["refused"],
             connected=bool(link and link.connected),
             last_publish_ms=link.last_publish_ms if link else None,
             last_error=link.last_error if link else None,

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import operator
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..frames import FrameBatch, FrameFlag
+from . import _kernels
 
 if TYPE_CHECKING:
     import can
@@ -53,13 +54,15 @@ _TIMESTAMP = operator.attrgetter("timestamp")
 _ID = operator.attrgetter("arbitration_id")
 _DATA = operator.attrgetter("data")
 _DLC = operator.attrgetter("dlc")
-# (attribute, FrameFlag bit) for the flags every frame is checked for, and for CAN FD frames.
-_FLAGS = (
-    (operator.attrgetter("is_extended_id"), 0),
-    (operator.attrgetter("is_fd"), 1),
-    (operator.attrgetter("is_remote_frame"), 2),
-    (operator.attrgetter("is_error_frame"), 3),
-)
+_KIND = operator.attrgetter("is_extended_id", "is_fd", "is_remote_frame", "is_error_frame")
+# The FrameFlag bits of every combination of the four attributes above.
+_KIND_FLAGS = {
+    (ext, fd, remote, error): ext | fd << 1 | remote << 2 | error << 3
+    for ext in (False, True)
+    for fd in (False, True)
+    for remote in (False, True)
+    for error in (False, True)
+}
 _FD_FLAGS = (
     (operator.attrgetter("bitrate_switch"), 4),
     (operator.attrgetter("error_state_indicator"), 5),
@@ -70,7 +73,8 @@ def messages_to_batch(messages: list[can.Message]) -> FrameBatch:
     """python-can messages as one `FrameBatch` (channels are not kept).
 
     Each column is one pass of a C-level attribute getter over the list (``map`` with
-    ``operator.attrgetter`` into ``np.fromiter``): no Python code runs per frame.
+    ``operator.attrgetter`` into ``np.fromiter``), and the payloads are joined and copied
+    into their rows by a numba kernel: no Python code runs per frame.
     """
     n = len(messages)
     if not n:
@@ -80,13 +84,11 @@ def messages_to_batch(messages: list[can.Message]) -> FrameBatch:
     width = max(8, int(lengths.max()))
     flat = np.frombuffer(b"".join(datas), np.uint8)
     data = np.zeros((n, width), np.uint8)
-    if len(flat):
-        rows = np.repeat(np.arange(n), lengths)
-        starts = np.cumsum(lengths) - lengths
-        data[rows, np.arange(len(flat)) - np.repeat(starts, lengths)] = flat
-    flags = np.zeros(n, np.uint8)
-    for getter, bit in _FLAGS:
-        flags |= np.fromiter(map(getter, messages), np.bool_, n).view(np.uint8) << bit
+    if len(flat) == n * width:  # every frame as long as the widest: one reshape
+        data[:] = flat.reshape(n, width)
+    elif len(flat):
+        _kernels.scatter_payloads(flat, lengths, data)
+    flags = np.fromiter(map(_KIND_FLAGS.__getitem__, map(_KIND, messages)), np.uint8, n)
     fd = (flags & FrameFlag.FD) != 0
     if fd.any():
         fd_messages = [m for m, is_fd in zip(messages, fd.tolist(), strict=True) if is_fd]
@@ -128,7 +130,7 @@ class BusSource:
         self._stopped = True
 
     def batches(self) -> Iterator[FrameBatch]:
-        recv = self.bus.recv
+        recv = _reader(self.bus)
         max_frames, max_latency, idle = self.max_frames, self.max_latency, self.idle_s
         monotonic = time.monotonic
         while not self._stopped:
@@ -153,6 +155,31 @@ class BusSource:
         self._stopped = True
         if self._owns:
             self.bus.shutdown()
+
+
+def _reader(bus: can.BusABC) -> Callable[[float], can.Message | None]:
+    """The cheapest call that takes one message off ``bus``, waiting up to a timeout.
+
+    python-can's ``recv`` wraps the backend's ``_recv_internal`` (the method every backend
+    implements) with filtering in Python and a log call per message. With no filters left
+    for Python to apply (none set, or the driver applies them), the agent calls the backend
+    directly; it may return None before the timeout, which the batching loop allows.
+    """
+    import can
+
+    overridden = type(bus).recv is not can.BusABC.recv
+    python_filters = bool(getattr(bus, "_filters", None)) and not getattr(
+        bus, "_is_filtered", False
+    )
+    if overridden or python_filters:
+        return bus.recv
+    internal = bus._recv_internal
+
+    def read(timeout: float) -> can.Message | None:
+        message, _ = internal(timeout)
+        return message
+
+    return read
 
 
 class LogSource:

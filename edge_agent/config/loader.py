@@ -172,7 +172,7 @@ def _bus_extra(table: Table) -> dict[str, object]:
 def _batching(table: Table) -> BatchingConfig:
     batching = BatchingConfig(
         max_frames=table.integer("max_frames", 4096, 1, 1_000_000),
-        max_latency_ms=table.integer("max_latency_ms", 20, 1, 1000),
+        max_latency_ms=table.integer("max_latency_ms", 50, 1, 1000),
     )
     table.finish()
     return batching

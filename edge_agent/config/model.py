@@ -98,7 +98,7 @@ class BatchingConfig:
     """A batch of frames is decoded when it holds ``max_frames`` or is ``max_latency_ms`` old."""
 
     max_frames: int = 4096
-    max_latency_ms: int = 20
+    max_latency_ms: int = 50
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -230,7 +231,8 @@ class CrashDetector:
                 k += 1
                 continue
             t = int(lat_times[k])
-            self._positions.append(Position(float(values[i]), lon, t))
+            if _valid_position(float(values[i]), lon):
+                self._positions.append(Position(float(values[i]), lon, t))
             due = t + POSITION_SPACING_MS
             k += 1
 
@@ -256,7 +258,12 @@ class CrashDetector:
         lat, lon = self._value(s.latitude), self._value(s.longitude)
         position = None
         previous: tuple[Position, ...] = ()
-        if lat is not None and lon is not None and s.latitude is not None:
+        if (
+            _valid_position(lat, lon)
+            and lat is not None
+            and lon is not None
+            and s.latitude is not None
+        ):
             position = Position(lat, lon, int(self._latest_t[s.latitude]))
             previous = tuple(p for p in reversed(self._positions) if p.time_ms < position.time_ms)[
                 :2
@@ -289,6 +296,14 @@ def _severity_from(peak: float | None) -> str:
     if peak is None or peak < MODERATE_FROM:
         return "MINOR"
     return "MODERATE" if peak < SEVERE_FROM else "SEVERE"
+
+
+def _valid_position(lat: float | None, lon: float | None) -> bool:
+    """A position a rescue service can use (a GNSS receiver without a fix may send zeros
+    or out-of-range values: the event then carries no position rather than a wrong one)."""
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        return False
+    return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and (lat, lon) != (0.0, 0.0)
 
 
 def _member(signals: np.ndarray, numbers: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ count in the payload (a stored body) or in the decompressed body.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +113,7 @@ def decode_body(body: bytes, schema: WireSchema, base: int, section: Section) ->
     data = np.frombuffer(body, np.uint8)
     ends = _varint.varint_ends(data)
 
-    def read(pos: int, count: int, what: str) -> tuple[Any, Any, int]:
+    def read(pos: int, count: int, what: str) -> _varint.Block:
         try:
             return _varint.read_array(data, ends, pos, count)
         except VarintError as exc:
@@ -126,20 +125,23 @@ def decode_body(body: bytes, schema: WireSchema, base: int, section: Section) ->
         raise section.error(f"series count: {exc.problem}", exc.offset) from None
     if 3 * count > len(body) - pos:
         raise section.error(f"{count:,} series cannot fit in a body of {len(body):,} bytes", 0)
-    values, starts, pos = read(pos, 3 * count, "series directory")
-    entries = _directory(values.reshape(count, 3).tolist(), starts, schema, section)
+    block = read(pos, 3 * count, "series directory")
+    entries = _directory(block, count, schema, section)
+    pos = block.end
     need = sum(e.count * _BYTES_AT_LEAST[e.spec.kind] for e in entries)
     need += sum(e.count for e in entries if not e.reference)
     if need > len(body) - pos:
         raise section.error(
             f"the series need at least {need:,} bytes, {len(body) - pos:,} are left", pos
         )
-    own = [e.count for e in entries if e.count and not e.reference]
-    codes, time_starts, pos = read(pos, sum(own), "time section")
-    times = _times(_varint.unzigzag(codes), own, base, time_starts, entries, section)
+    own = [e for e in entries if e.count and not e.reference]
+    block = read(pos, sum(e.count for e in own), "time section")
+    times = _times(block, own, base, section)
     ints = [e for e in entries if e.count and e.spec.kind == "int"]
-    codes, int_starts, pos = read(pos, sum(e.count for e in ints), "integer section")
-    raws = _integers(_varint.unzigzag(codes), ints, int_starts, section)
+    block = read(block.end, sum(e.count for e in ints), "integer section")
+    raws = _integers(block, ints, section)
+    pos = block.end
+
     float_size = sum(
         e.count * _BYTES_AT_LEAST[e.spec.kind] for e in entries if e.spec.kind != "int"
     )
@@ -157,15 +159,12 @@ def decode_body(body: bytes, schema: WireSchema, base: int, section: Section) ->
 
 
 def _directory(
-    rows: list[list[int]],
-    starts: npt.NDArray[np.int64],
-    schema: WireSchema,
-    section: Section,
+    block: _varint.Block, count: int, schema: WireSchema, section: Section
 ) -> list[_Entry]:
     entries: list[_Entry] = []
     owners: dict[int, int] = {}
-    for i, (number, count, reference) in enumerate(rows):
-        at = int(starts[3 * i])
+    for i, (number, samples, reference) in enumerate(block.values.reshape(count, 3).tolist()):
+        at = block.offset(3 * i)
         if number >= len(schema.signals):
             raise section.error(
                 f"series {i}: unknown signal number {number} (catalogue "
@@ -177,86 +176,82 @@ def _directory(
                 f"series {i}: signal {number} already has series {owners[number]}", at
             )
         owners[number] = i
-        if reference and (count == 0 or reference > i or entries[i - reference].count != count):
+        if reference and (samples == 0 or reference > i or entries[i - reference].count != samples):
             raise section.error(
                 f"series {i}: time reference {reference} does not name an earlier series "
-                f"of {count} samples",
-                int(starts[3 * i + 2]),
+                f"of {samples} samples",
+                block.offset(3 * i + 2),
             )
-        entries.append(_Entry(schema.signals[number], count, reference))
+        entries.append(_Entry(schema.signals[number], samples, reference))
     return entries
 
 
-def _segment_cumsum(
-    values: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Cumulative sums restarting at each of ``starts`` (int64, wrapping as the encoder)."""
-    total = np.cumsum(values)
-    before = total[starts] - values[starts]
-    out: npt.NDArray[np.int64] = total - np.repeat(before, np.diff(starts, append=len(values)))
-    return out
-
-
-def _starts(counts: list[int]) -> npt.NDArray[np.int64]:
-    starts = np.zeros(len(counts), np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
+def _starts(entries: list[_Entry]) -> npt.NDArray[np.int64]:
+    """Where each entry's samples start in its section's concatenation."""
+    starts = np.zeros(len(entries), np.int64)
+    np.cumsum([e.count for e in entries[:-1]], out=starts[1:])
     return starts
 
 
+def _segment_cumsum(values: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> None:
+    """Cumulative sums restarting at each of ``starts``, in place (int64, wrapping).
+
+    Each segment's first value is reduced by the sum of the segment before it, so one
+    cumulative sum over everything restarts at every segment; segments must not be empty.
+    """
+    if len(starts) > 1:
+        values[starts[1:]] -= np.add.reduceat(values, starts)[:-1]
+    np.cumsum(values, out=values)
+
+
 def _times(
-    codes: npt.NDArray[np.int64],
-    counts: list[int],
-    base: int,
-    offsets: npt.NDArray[np.int64],
-    entries: list[_Entry],
-    section: Section,
+    block: _varint.Block, entries: list[_Entry], base: int, section: Section
 ) -> npt.NDArray[np.int64]:
     """Timestamps of the series with times of their own, concatenated."""
-    if not counts:
+    if not entries:
         return _EMPTY
-    starts = _starts(counts)
-    steps = codes.copy()
-    steps[starts] = 0
-    steps = _segment_cumsum(steps, starts)
-    steps[starts] = codes[starts]
-    times = _segment_cumsum(steps, starts)
-    times += np.int64(base)
-    backwards = times[1:] < times[:-1]
+    codes = _varint.unzigzag(block.values)  # per series: t0 - base, first step, step changes
+    starts = _starts(entries)
+    firsts = codes[starts].copy()
+    codes[starts] = 0
+    _segment_cumsum(codes, starts)  # steps
+    codes[starts] = firsts
+    _segment_cumsum(codes, starts)  # times - base
+    codes += np.int64(base)
+    backwards = codes[1:] < codes[:-1]
     backwards[starts[1:] - 1] = False
     if backwards.any():
         k = int(np.argmax(backwards)) + 1
         s = int(np.searchsorted(starts, k, side="right")) - 1
-        entry = [e for e in entries if e.count and not e.reference][s]
+        spec = entries[s].spec
         raise section.error(
-            f"signal {entry.spec.number} ({entry.spec.vss}): time goes backwards at sample "
+            f"signal {spec.number} ({spec.vss}): time goes backwards at sample "
             f"{k - int(starts[s])}",
-            int(offsets[k]),
+            block.offset(k),
         )
-    return times
+    return codes
 
 
 def _integers(
-    codes: npt.NDArray[np.int64],
-    entries: list[_Entry],
-    offsets: npt.NDArray[np.int64],
-    section: Section,
+    block: _varint.Block, entries: list[_Entry], section: Section
 ) -> npt.NDArray[np.int64]:
     """Raw values of the integer series, concatenated, checked against their signals' bits."""
     if not entries:
         return _EMPTY
-    counts = [e.count for e in entries]
-    raw = _segment_cumsum(codes, _starts(counts))
-    low = np.repeat(np.array([e.spec.raw_min for e in entries], np.int64), counts)
-    high = np.repeat(np.array([e.spec.raw_max for e in entries], np.int64), counts)
-    outside = (raw < low) | (raw > high)
-    if outside.any():
-        k = int(np.argmax(outside))
-        entry = entries[int(np.searchsorted(np.cumsum(counts), k, side="right"))]
-        raise section.error(
-            f"signal {entry.spec.number} ({entry.spec.vss}): raw value {int(raw[k])} is "
-            f"outside {entry.spec.raw_min}..{entry.spec.raw_max}",
-            int(offsets[k]),
-        )
+    raw = _varint.unzigzag(block.values)  # per series: first value, then deltas
+    starts = _starts(entries)
+    _segment_cumsum(raw, starts)
+    low = np.minimum.reduceat(raw, starts)
+    high = np.maximum.reduceat(raw, starts)
+    for s, e in enumerate(entries):
+        if low[s] < e.spec.raw_min or high[s] > e.spec.raw_max:
+            values = raw[starts[s] : starts[s] + e.count]
+            k = int(np.argmax((values < e.spec.raw_min) | (values > e.spec.raw_max)))
+            raise section.error(
+                f"signal {e.spec.number} ({e.spec.vss}): raw value {int(values[k])} is "
+                f"outside {e.spec.raw_min}..{e.spec.raw_max}",
+                block.offset(int(starts[s]) + k),
+            )
     return raw
 
 

@@ -12,6 +12,8 @@ Errors are raised as `VarintError` carrying the byte offset; the codec turns the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -86,10 +88,12 @@ def zigzag(values: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
 
 
 def unzigzag(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """The int64 values of zigzag-coded uint64 values."""
-    sign = -(values & _U64(1)).view(np.int64)
-    out: npt.NDArray[np.int64] = ((values >> _U64(1)) ^ sign.view(_U64)).view(np.int64)
-    return out
+    """The int64 values of zigzag-coded uint64 values, computed in place of ``values``."""
+    sign = (values & _U64(1)).view(np.int64)
+    np.negative(sign, out=sign)
+    values >>= _U64(1)
+    values ^= sign.view(_U64)
+    return values.view(np.int64)
 
 
 def encode_array(values: npt.NDArray[np.uint64]) -> bytes:
@@ -115,29 +119,43 @@ def varint_ends(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     return ends
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Block:
+    """Varints read by `read_array`: their values, and where each one starts."""
+
+    values: npt.NDArray[np.uint64]
+    first: int  # offset of the first varint
+    stops: npt.NDArray[np.int64]  # offset of each varint's last byte
+    end: int  # offset after the last varint
+
+    def offset(self, k: int) -> int:
+        """Where varint ``k`` starts."""
+        return self.first if k == 0 else int(self.stops[k - 1]) + 1
+
+
 def read_array(
     data: npt.NDArray[np.uint8], ends: npt.NDArray[np.int64], pos: int, count: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], int]:
-    """``count`` varints from ``data[pos:]``, their start offsets and the offset after them.
+) -> Block:
+    """``count`` varints from ``data[pos:]``; ``ends`` is `varint_ends` of ``data``.
 
-    ``ends`` is `varint_ends` of ``data``. Raises `VarintError` at the first bad varint.
+    Raises `VarintError` at the first bad varint.
     """
     if count == 0:
-        return _EMPTY_U64, np.zeros(0, np.int64), pos
+        return Block(_EMPTY_U64, pos, np.zeros(0, np.int64), pos)
     first = int(np.searchsorted(ends, pos))
     if first + count > len(ends):
         found = len(ends) - first
         start = pos if found == 0 else int(ends[first + found - 1]) + 1
         raise VarintError(f"truncated: {count} varints expected, {found} found", start)
     stops = ends[first : first + count]
+    end = int(stops[-1]) + 1
+    chunk = data[pos:end]
+    if end - pos == count:  # every varint is one byte
+        return Block(chunk.astype(np.uint64), pos, stops, end)
     starts = np.empty(count, np.int64)
     starts[0] = pos
     starts[1:] = stops[:-1] + 1
     sizes = stops - starts + 1
-    end = int(stops[-1]) + 1
-    chunk = data[pos:end]
-    if int(sizes.max()) == 1:
-        return chunk.astype(np.uint64), starts, end
     bad = (sizes > MAX_BYTES) | ((sizes > 1) & (data[stops] == 0))
     bad |= (sizes == MAX_BYTES) & (data[stops] > 1)
     if bad.any():
@@ -153,4 +171,4 @@ def read_array(
     position = np.arange(len(chunk), dtype=np.int64) - np.repeat(starts - pos, sizes)
     parts = (chunk & 0x7F).astype(np.uint64) << (7 * position).astype(np.uint64)
     values: npt.NDArray[np.uint64] = np.add.reduceat(parts, starts - pos)
-    return values, starts, end
+    return Block(values, pos, stops, end)

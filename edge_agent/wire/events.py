@@ -65,10 +65,10 @@ class CrashEvent:
 
 
 class _Problem(Exception):
-    """A field's value breaks the contract: ``field`` is its dotted name."""
+    """A field's value breaks the contract: ``field`` is its dotted name ("" for none)."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"field {field!r}: {problem}")
+        super().__init__(f"field {field!r}: {problem}" if field else problem)
         self.field = field
 
 
@@ -108,6 +108,11 @@ def decode_event(payload: bytes) -> CrashEvent:
         raise MalformedPayloadError(f"invalid JSON: {exc.msg}", at) from None
     except _Problem as exc:
         raise MalformedPayloadError(str(exc), _field_offset(data, exc.field)) from None
+    except _Constant as exc:
+        at = data.find(str(exc).encode(), 2)
+        raise MalformedPayloadError(f"{exc} is not a JSON number", at) from None
+    except RecursionError:
+        raise MalformedPayloadError("JSON nested too deeply", 2) from None
     try:
         return _event(document)
     except _Problem as exc:
@@ -123,15 +128,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Constant(Exception):
+    """``NaN``, ``Infinity`` or ``-Infinity``, which Python's parser would otherwise accept."""
+
+
 def _no_constant(name: str) -> Any:
-    raise _Problem(name, "NaN and infinity are not JSON numbers")
+    raise _Constant(name)
 
 
 def _field_offset(data: bytes, field: str) -> int:
-    """Where the (last part of the) field's key first appears, else the start of the JSON."""
-    key = json.dumps(field.rsplit(".", 1)[-1].split("[")[0], ensure_ascii=False).encode()
-    at = data.find(key, 2)
-    return at if at >= 0 else 2
+    """Where the field's key is (nested keys searched in order), else the start of the JSON."""
+    at, skip = 2, 0
+    for token in re.findall(r"[A-Za-z_]\w*|\[\d+\]", field):
+        if token.startswith("["):
+            skip = int(token[1:-1])  # the key's occurrence within the list
+            continue
+        key = json.dumps(token).encode()
+        for _ in range(skip + 1):
+            found = data.find(key, at)
+            if found < 0:
+                return at
+            at = found + 1
+        at, skip = found, 0
+    return at
 
 
 def _document(event: CrashEvent) -> dict[str, Any]:

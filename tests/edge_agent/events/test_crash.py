@@ -14,7 +14,7 @@ from simulators import Scenario
 
 from .._drive import decoder, drive_frames, schema, split
 
-VEHICLE = VehicleConfig(id="test-1", vin="C2CDEMO0000000001", propulsion="electric")
+VEHICLE = VehicleConfig(id="test-1", vin="C2CDEM00000000001", propulsion="electric")
 
 
 def _events(
@@ -36,7 +36,7 @@ def test_a_crash_gives_one_event_with_what_rescue_needs() -> None:
     assert len(events) == 1
     event = events[0]
     assert event.vehicle_id == "test-1"
-    assert event.vin == "C2CDEMO0000000001"
+    assert event.vin == "C2CDEM00000000001"
     assert event.propulsion == "electric"
     assert event.catalogue_id == schema().catalogue_id
     assert event.time_ms >= 1_700_000_030_000
