@@ -152,6 +152,27 @@ def _read_frames(path: Path, burst: int) -> Any:
             yield messages
 
 
+class _Monitor(threading.Thread):
+    """Samples resident memory and the receive queue's backlog every 0.2 s once sending
+    has begun (the start-up's own peak is VmHWM's)."""
+
+    def __init__(self, bus: Any, started: threading.Event) -> None:
+        super().__init__(name="monitor", daemon=True)
+        self.bus = bus
+        self.started = started
+        self.max_rss_mb = 0.0
+        self.max_backlog = 0
+
+    def run(self) -> None:
+        self.started.wait()
+        while True:
+            time.sleep(0.2)
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.max_rss_mb = max(self.max_rss_mb, int(line.split()[1]) / 1024)
+            self.max_backlog = max(self.max_backlog, self.bus.queue.qsize())
+
+
 def _child(args: argparse.Namespace) -> None:
     import can
 
@@ -160,6 +181,8 @@ def _child(args: argparse.Namespace) -> None:
     bus = can.Bus(interface="virtual", channel=channel)
     sender = _Sender(args.log, args.rate, args.seconds, channel)
     sender.crash_index = args.crash_index
+    monitor = _Monitor(bus, sender.started)
+    monitor.start()
     result: dict[str, Any] = {"mode": args.child}
     if args.child == "bare":
         sender.start()
@@ -223,6 +246,8 @@ def _child(args: argparse.Namespace) -> None:
         us_per_frame=cpu / max(frames, 1) * 1e6,
         receiver_us_per_frame=(end[3] - window[3]) / max(frames, 1) * 1e6,
         peak_rss_mb=_peak_rss_mb(),
+        running_rss_mb=monitor.max_rss_mb,
+        max_backlog=monitor.max_backlog,
     )
     bus.shutdown()
     print(json.dumps(result))

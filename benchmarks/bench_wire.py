@@ -25,6 +25,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -107,7 +108,30 @@ def _cut(
     return batches
 
 
-SOURCES: dict[str, Source] = {"full rate": full_rate}
+def agent_sampling(drive: Drive, batch_ms: int) -> list[TelemetryBatch]:
+    """What the agent sends with the shipped example configuration (deploy/): its sampling
+    policies and heartbeat, selected by `edge_agent.sampling.Sampler`, cut into batches by
+    data time as the agent does."""
+    from edge_agent.config import load_config
+    from edge_agent.sampling import Sampler, group_series
+
+    example = Path(__file__).resolve().parent.parent / "deploy" / "agent.example.toml"
+    config = load_config(example, env={}, overrides={"mqtt.tls": False})
+    sampler = Sampler(drive.schema, drive.decoder, config.sampling)
+    parts: list[tuple[npt.NDArray[np.int64], ...]] = []
+    for decoded in drive.decoded():
+        sampler.feed(decoded)
+        for series in sampler.take():
+            n = len(series.times_ms)
+            parts.append((np.full(n, series.signal, np.int64), series.times_ms, series.raw))
+    if not parts:
+        return []
+    sig, times, raw = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    columns = [(s.signal, s.times_ms, s.raw) for s in group_series(sig, times, raw)]
+    return _cut(drive.schema, columns, drive.start_ms, drive.duration_ms, batch_ms)
+
+
+SOURCES: dict[str, Source] = {"full rate": full_rate, "agent sampling": agent_sampling}
 
 
 # -- the formats ------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class MqttLink:
         self._last_error: str | None = None
         self._next_status = 0.0
         self._first_connected = threading.Event()
+        self._refused = False
+        self._socket_error: str | None = None
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class MqttLink:
                 log.warning("mqtt.tls.insecure: the broker's host name is not checked")
                 client.tls_insecure_set(True)
         client.will_set(self.status_topic, self._status_payload(False), qos=1, retain=True)
+        client.on_log = self._on_log
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -181,10 +184,16 @@ class MqttLink:
 
     # -- paho callbacks (run in the link thread) ------------------------------------------
 
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, message: str) -> None:
+        # paho says why a socket failed (a TLS alert, a reset) only in its log
+        if level == mqtt.MQTT_LOG_ERR:
+            self._socket_error = message
+
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         if reason.is_failure:
+            self._refused = True
             self._last_error = f"the broker refused the connection: {reason}"
             log.error("mqtt %s:%d: %s", self.config.host, self.config.port, self._last_error)
             client.disconnect()
@@ -245,6 +254,8 @@ class MqttLink:
             self._wait_wake(delay)
             return
         c = self.config
+        self._refused = False
+        self._socket_error = None
         try:
             self._client.connect(c.host, c.port, keepalive=c.keepalive_s)
         except (OSError, ssl.SSLError) as exc:
@@ -306,13 +317,16 @@ class MqttLink:
                 self._publish_status(online=True)
 
     def _lost(self, why: str) -> None:
+        if self._socket_error:
+            why = self._socket_error
         if self._connected:
             log.warning(
                 "mqtt connection to %s:%d lost: %s", self.config.host, self.config.port, why
             )
         self._connected = False
         self._socket_open = False
-        self._last_error = f"connection lost: {why}"
+        if not self._refused:  # a refusal says more than the connection closing after it
+            self._last_error = f"connection lost: {why}"
         self._backoff()
 
     def _pump(self) -> None:

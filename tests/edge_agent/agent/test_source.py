@@ -135,3 +135,38 @@ def test_open_source_errors_name_the_interface() -> None:
         SourceError, match="can: cannot open socketcan channel 'can-does-not-exist'"
     ):
         open_source(config, BatchingConfig(), catalogue().database)
+
+
+class _FilteringBus(can.BusABC):
+    """A bus whose backend filters below Python, as SocketCAN does in the kernel."""
+
+    def __init__(self) -> None:
+        self.applied: list[can.typechecking.CanFilter] | None = None
+        super().__init__(channel="f")
+
+    def _apply_filters(self, filters: can.typechecking.CanFilters | None) -> None:
+        self.applied = list(filters or [])
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+
+def test_kernel_filters_are_the_dbc_ids_where_the_backend_filters() -> None:
+    from edge_agent.agent.source import apply_kernel_filters
+
+    bus = _FilteringBus()
+    database = catalogue().database
+    assert apply_kernel_filters(bus, database)
+    assert bus.applied is not None
+    got = {(f["can_id"], f["can_mask"], f.get("extended")) for f in bus.applied}
+    want = {
+        (m.frame_id, 0x1FFFFFFF if m.is_extended_frame else 0x7FF, m.is_extended_frame)
+        for m in database.messages
+    }
+    assert got == want
+    bus.shutdown()
+    # python-can's virtual bus would filter in Python, frame by frame: no filters there
+    virtual = can.Bus(interface="virtual", channel="nofilter")
+    assert not apply_kernel_filters(virtual, database)
+    assert not virtual.filters
+    virtual.shutdown()
