@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 _CHILD_ENV = "CAN2CARE_BENCH_CHILD"
+_CRASH_THRESHOLD = 40.0  # m/s^2: crash.acceleration_threshold of the example configuration
 
 
 # -- the child ---------------------------------------------------------------------------
@@ -43,6 +44,13 @@ def _peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _thread_cpu(thread: threading.Thread) -> float:
@@ -207,6 +215,7 @@ def _child(args: argparse.Namespace) -> None:
         config = load_config(args.config, overrides=overrides)
         agent = Agent(config)
         agent.start()
+        rss_after_start = _rss_mb()
         source = BusSource(bus, config.batching, owns_bus=False)
         sender.start()
         received = 0
@@ -234,6 +243,7 @@ def _child(args: argparse.Namespace) -> None:
             outbox_left=status.outbox_records,
             first_batch_s=None if first_batch_at is None else first_batch_at - spawn,
             frames_per_micro_batch=received / max(micro_batches, 1),
+            rss_after_start_mb=rss_after_start,
         )
     assert window is not None
     cpu = (end[0] - window[0]) - (end[1] - window[1])
@@ -309,9 +319,16 @@ def _write_logs(tmp: Path) -> tuple[Path, Path, int]:
     crash_log = tmp / "crash.frames"
     _write_frames(crash_log, [frames])
     decoded = BatchDecoder(database).decode(frames)
-    column = decoded.signal("ACU_CrashStatus.AirbagDeployed")
-    row = int(column.rows[np.flatnonzero(column.raw >= 1)[0]])
-    return hour, crash_log, row
+    # The crash frame: the first that shows the crash, an airbag deployed or an acceleration
+    # beyond the agent's threshold (the pulse comes first: 10 ms cycle against 50 ms).
+    airbag = decoded.signal("ACU_CrashStatus.AirbagDeployed")
+    rows = [int(airbag.rows[np.flatnonzero(airbag.raw >= 1)[0]])]
+    for name in ("ACU_Acceleration.LongitudinalAccel", "ACU_Acceleration.LateralAccel"):
+        column = decoded.signal(name)
+        over = np.flatnonzero(np.abs(column.values) > _CRASH_THRESHOLD)
+        if len(over):
+            rows.append(int(column.rows[over[0]]))
+    return hour, crash_log, min(rows)
 
 
 def _config(tmp: Path, port: int) -> Path:
@@ -343,11 +360,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=18_000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--raw", action="store_true", help="also print each run's figures")
     parser.add_argument("--child", choices=("bare", "agent"), help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--crash-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare:
+        print(_write_logs(args.prepare)[2])
+        return
     if args.child:
         _child(args)
         return
@@ -368,7 +390,16 @@ def _parent(args: argparse.Namespace) -> None:
     broker.start(port)
     try:
         print("writing the drive logs ...", flush=True)
-        hour, crash_log, crash_row = _write_logs(tmp)
+        # In a child: a parent that had loaded numba would share llvmlite's pages with the
+        # agent, and shared pages cannot be given back (see edge_agent/agent/_memory.py).
+        prepared = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_agent", "--prepare", str(tmp)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        crash_row = int(prepared.stdout.split()[-1])
+        hour, crash_log = tmp / "hour.frames", tmp / "crash.frames"
         config = _config(tmp, port)
         subscriber = Subscriber(port, ["v1/bench/telemetry", "v1/bench/events"])
         bare: list[dict[str, Any]] = []
@@ -407,6 +438,8 @@ def _report(
     b = min(bare, key=lambda r: r["us_per_frame"])
     a = min(agent, key=lambda r: r["us_per_frame"])
     ratio = a["us_per_frame"] / b["us_per_frame"]
+    running = max(r["running_rss_mb"] for r in agent)
+    peak = max(r["peak_rss_mb"] for r in agent)
     lines = [
         "",
         f"{args.rate:,.0f} frames/s for {args.seconds:g} s on the virtual bus, best of {args.runs}",
@@ -419,8 +452,11 @@ def _report(
         f"samples sent, {a['outbox_left']} records left in the outbox",
         f"  all runs, us/frame: bare {[round(r['us_per_frame'], 2) for r in bare]}, "
         f"agent {[round(r['us_per_frame'], 2) for r in agent]}",
-        f"  peak RSS of the agent runs: {max(r['peak_rss_mb'] for r in agent):.0f} MB "
-        "(target <= 150 MB)",
+        f"  resident memory of the agent runs: at most {running:.0f} MB while running, "
+        f"{peak:.0f} MB peak including start-up"
+        " (target <= 150 MB)",
+        f"  receive queue backlog: at most {max(r['max_backlog'] for r in agent):,} frames "
+        f"(bare loop: {max(r['max_backlog'] for r in bare):,})",
     ]
     if starts:
         lines.append(
@@ -435,6 +471,9 @@ def _report(
     else:
         lines.append("  crash: no event arrived")
     print("\n".join(lines))
+    if args.raw:
+        for r in [*bare, *agent, crash]:
+            print(json.dumps(r))
 
 
 if __name__ == "__main__":

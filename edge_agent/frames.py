@@ -100,6 +100,18 @@ class FrameBatch:
             channel_names=channel_names,
         )
 
+    def slice(self, start: int, stop: int) -> FrameBatch:
+        """Frames ``start`` to ``stop`` (views, not copies)."""
+        return FrameBatch(
+            timestamps=self.timestamps[start:stop],
+            ids=self.ids[start:stop],
+            flags=self.flags[start:stop],
+            lengths=self.lengths[start:stop],
+            data=self.data[start:stop],
+            channels=self.channels[start:stop],
+            channel_names=self.channel_names,
+        )
+
     def payload(self, i: int) -> bytes:
         """Frame ``i``'s payload as bytes."""
         return bytes(self.data[i, : int(self.lengths[i])])

@@ -5,7 +5,7 @@ Errors::
     SourceError       the configured bus or log cannot be opened (names which and why)
 """
 
-from .runner import Agent, AgentStatus, load_agent_catalogue, write_status_file
+from .runner import Agent, AgentStatus, write_status_file
 from .sequence import SequenceStore
 from .source import BusSource, FrameSource, LogSource, SourceError, messages_to_batch, open_source
 
@@ -17,7 +17,6 @@ __all__ = [
     "LogSource",
     "SequenceStore",
     "SourceError",
-    "load_agent_catalogue",
     "messages_to_batch",
     "open_source",
     "write_status_file",

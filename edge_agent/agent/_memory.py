@@ -5,7 +5,9 @@ library's pages. The agent needs none of them afterwards: the kernels are machin
 already in memory. `release_compiler_pages` asks the kernel to drop those pages
 (``madvise(MADV_PAGEOUT)``, Linux 5.4 and later). They are clean pages of a file, so nothing
 is written anywhere; should numba ever compile again, they are read back in on demand. On a
-small gateway this is the difference between about 150 MB and 90 MB resident.
+small gateway this is the difference between about 150 MB and 90 MB resident. The kernel
+reclaims only pages no other process maps: with a second numba process on the machine
+sharing the library, its pages stay resident (and are counted by both).
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from .source import FrameSource, open_source
 if TYPE_CHECKING:
     from dbc import Catalogue
 
-    from ..config import AgentConfig, CatalogueConfig
+    from ..config import AgentConfig
 
-__all__ = ["Agent", "AgentStatus", "load_agent_catalogue"]
+__all__ = ["Agent", "AgentStatus", "write_status_file"]
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,6 @@ def _start_compiler() -> None:
     release_compiler_pages()
 
 
-def load_agent_catalogue(config: CatalogueConfig) -> Catalogue:
-    from dbc import demo_catalogue, load_catalogue
-
-    if config.dbc is None and config.map is None:
-        return demo_catalogue()
-    return load_catalogue(config.dbc, config.map)
-
-
 class Agent:
     """An edge agent built from its configuration."""
 
@@ -102,7 +94,7 @@ class Agent:
         self.config = config
         self.started = time.monotonic()
         _start_compiler()
-        self.catalogue = catalogue or load_agent_catalogue(config.catalogue)
+        self.catalogue = catalogue or config.catalogue.load()
         self.schema = WireSchema.from_catalogue(self.catalogue)
         self.decoder = BatchDecoder(self.catalogue.database, parallel=False)
         state_dir = Path(config.outbox.path).parent

@@ -233,23 +233,11 @@ class LogSource:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            yield _slice(batch, i, j)
+            yield batch.slice(i, j)
             i = j
 
     def close(self) -> None:
         self._reader.close()
-
-
-def _slice(batch: FrameBatch, a: int, b: int) -> FrameBatch:
-    return FrameBatch(
-        timestamps=batch.timestamps[a:b],
-        ids=batch.ids[a:b],
-        flags=batch.flags[a:b],
-        lengths=batch.lengths[a:b],
-        data=batch.data[a:b],
-        channels=batch.channels[a:b],
-        channel_names=batch.channel_names,
-    )
 
 
 def open_source(can_config: CanConfig, batching: BatchingConfig, database: Any) -> FrameSource:

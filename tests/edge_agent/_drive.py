@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from dbc import Catalogue, demo_catalogue
 from edge_agent.decoder import BatchDecoder
@@ -47,15 +48,14 @@ def urban_frames() -> FrameBatch:
 def split(frames: FrameBatch, cuts: Sequence[int]) -> list[FrameBatch]:
     """``frames`` cut at the given row numbers."""
     bounds = [0, *sorted({c for c in cuts if 0 < c < len(frames)}), len(frames)]
-    return [
-        FrameBatch(
-            timestamps=frames.timestamps[a:b],
-            ids=frames.ids[a:b],
-            flags=frames.flags[a:b],
-            lengths=frames.lengths[a:b],
-            data=frames.data[a:b],
-            channels=frames.channels[a:b],
-            channel_names=frames.channel_names,
-        )
-        for a, b in itertools.pairwise(bounds)
-    ]
+    return [frames.slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from edge_agent.sampling import Sampler
 from edge_agent.wire import decode_telemetry, peek
 from tests.fixtures.fix_mqtt import OwnBroker
 
-from .._drive import catalogue, decoder, drive_frames, schema
+from .._drive import catalogue, decoder, drive_frames, schema, wait_until
 from ._mqtt import Subscriber
 
 STEP_S = 0.5  # seconds of drive per processed batch
@@ -36,16 +35,7 @@ def _slices(frames: FrameBatch, start: float, end: float) -> list[FrameBatch]:
     for a, b in itertools.pairwise(edges):
         i, j = np.searchsorted(frames.timestamps, [a, b])
         if j > i:
-            out.append(
-                FrameBatch(
-                    frames.timestamps[i:j],
-                    frames.ids[i:j],
-                    frames.flags[i:j],
-                    frames.lengths[i:j],
-                    frames.data[i:j],
-                    frames.channels[i:j],
-                )
-            )
+            out.append(frames.slice(int(i), int(j)))
     return out
 
 
@@ -59,15 +49,6 @@ def _config(port: int, tmp_path: Path) -> AgentConfig:
         mqtt=MqttConfig(host="127.0.0.1", port=port, reconnect_min_s=0.1, reconnect_max_s=0.5),
         outbox=OutboxConfig(path=tmp_path / "outbox.sqlite"),
     )
-
-
-def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_ten_minutes_without_broker_lose_nothing_and_send_nothing_twice(
@@ -85,7 +66,7 @@ def test_ten_minutes_without_broker_lose_nothing_and_send_nothing_twice(
         for part in _slices(frames, 0, 5 * 60):
             agent.process(part)
             reference.feed(decoder().decode(part))
-        assert _wait(lambda: agent.outbox.stats().records == 0)
+        assert wait_until(lambda: agent.outbox.stats().records == 0)
         before = agent.status().batches
 
         own_broker.stop()

@@ -23,6 +23,8 @@ from edge_agent.mqtt import MqttConfigError, MqttLink
 from edge_agent.outbox import Outbox, Priority
 from tests.fixtures.fix_dirs import make_service_dir
 
+from .._drive import wait_until
+
 
 @dataclass(frozen=True)
 class TlsBroker:
@@ -166,15 +168,6 @@ def _subscribe(broker: TlsBroker, topic: str) -> tuple[mqtt.Client, list[bytes]]
     return client, got
 
 
-def _wait(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _link(config: MqttConfig, outbox: Outbox) -> MqttLink:
     return MqttLink(
         config,
@@ -196,10 +189,10 @@ def test_mutual_tls_with_a_password_delivers_and_deletes(
         link.start()
         try:
             assert link.wait_connected(15), link.stats.last_error
-            assert _wait(lambda: outbox.stats().records == 0)
+            assert wait_until(lambda: outbox.stats().records == 0)
         finally:
             link.stop()
-    assert _wait(lambda: len(got) == 30)
+    assert wait_until(lambda: len(got) == 30)
     subscriber.loop_stop()
     assert got == [f"record {i}".encode() for i in range(30)]
 
@@ -225,7 +218,9 @@ def test_refused_connections_say_why_and_keep_the_records(
         link = _link(_config(tls_broker, **changes), outbox)
         link.start()
         try:
-            assert _wait(lambda: reason in (link.stats.last_error or ""), 10), link.stats.last_error
+            assert wait_until(lambda: reason in (link.stats.last_error or ""), 10), (
+                link.stats.last_error
+            )
             assert not link.wait_connected(0.5)
         finally:
             link.stop()
