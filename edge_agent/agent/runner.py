@@ -110,6 +110,10 @@ class Agent:
         if config.crash.enabled:
             watch.update(self.crash.watch)
         self.sampler = Sampler(self.schema, self.decoder, config.sampling, watch=sorted(watch))
+        if config.crash.enabled:
+            for number, threshold in self.crash.alarms.items():
+                self.sampler.alarm(number, threshold)
+            self.crash.alarms_counted()
         self.outbox = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes)
         self.link: MqttLink | None = None
         if connect:

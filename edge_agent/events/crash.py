@@ -112,13 +112,21 @@ class CrashDetector:
         self._latest_value = np.zeros(n, np.float64)
         self._latest_raw = np.zeros(n, np.int64)
         self._accel = np.array(sorted(set(self._s.accelerations)), np.int64)
+        self._reported = np.zeros(n, np.bool_)
+        for number in self.watch:
+            self._reported[number] = number not in self._s.accelerations
         self._pending: list[WatchedSamples] = []
+        self._alarms_set = False  # whether the sampler counts this detector's alarms
         self._recent = _EMPTY  # the samples absorbed last (the peak looks back into them)
         self._positions: deque[Position] = deque(maxlen=3)
         self._airbag_on = False
         self._last_crash: int | None = None
         self._count = 0
         self._next_sequence = next_sequence or self._count_up
+
+    def alarms_counted(self) -> None:
+        """Say that the sampler feeding this detector counts `alarms` (see `feed`)."""
+        self._alarms_set = True
 
     def _count_up(self) -> int:
         self._count += 1
@@ -133,6 +141,15 @@ class CrashDetector:
         )
         return tuple(sorted(numbers))
 
+    @property
+    def alarms(self) -> dict[int, float]:
+        """Thresholds for `Sampler.alarm`: a batch with no sample beyond them holds no crash
+        (the airbag at 1 is beyond 0.5), so `feed` skips looking at it."""
+        out = {self._s.airbag: 0.5}
+        for number in self._s.accelerations:
+            out[number] = self.config.acceleration_threshold
+        return out
+
     def feed(self, watched: WatchedSamples) -> list[CrashEvent]:
         """Crashes in one batch of watched samples, in time order.
 
@@ -142,7 +159,10 @@ class CrashDetector:
         """
         if not self.config.enabled or not len(watched):
             return []
-        candidates = self._candidates(watched)
+        if not watched.alarms and not self._airbag_on and self._alarms_set:
+            candidates: list[tuple[int, str]] = []  # nothing beyond a threshold: no crash
+        else:
+            candidates = self._candidates(watched)
         self._pending.append(watched)
         if not candidates:
             if int(watched.times_ms[-1]) - int(self._pending[0].times_ms[0]) >= ABSORB_EVERY_MS:
@@ -193,6 +213,12 @@ class CrashDetector:
     def _absorb(
         self, sig: np.ndarray, times: np.ndarray, values: np.ndarray, raw: np.ndarray
     ) -> None:
+        if not len(sig):
+            return
+        # Only the signals an event reports need their latest values; the accelerations,
+        # most of the samples, are read from the batches themselves.
+        keep = self._reported[sig]
+        sig, times, values, raw = sig[keep], times[keep], values[keep], raw[keep]
         if not len(sig):
             return
         self._track_positions(sig, times, values)

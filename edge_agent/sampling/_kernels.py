@@ -65,8 +65,12 @@ def select(
     all_t: Any,
     all_raw: Any,
     all_value: Any,
-) -> tuple[int, int, int, int]:
-    """Select the samples to send; returns (sent, watched, clamped, mapped) counts.
+    alarm: Any,
+) -> tuple[int, int, int, int, int]:
+    """Select the samples to send; returns (sent, watched, clamped, mapped, alarms) counts.
+
+    ``alarms`` counts samples whose magnitude exceeds their signal's ``alarm`` threshold
+    (NaN: none), so that a detector can skip a quiet batch without looking at it.
 
     A sample whose time is before its signal's last seen sample is given that time
     (``clamped``), so every signal's times stay non-decreasing on the wire.
@@ -75,6 +79,7 @@ def select(
     n_all = 0
     clamped = 0
     mapped = 0
+    alarms = 0
     for row in range(len(frame_msg)):
         m = frame_msg[row]
         if m < 0:
@@ -99,6 +104,8 @@ def select(
             st[ST_SEEN_T] = t_w
             st[ST_SEEN_RAW] = r
             fstate[w, FST_SEEN_VALUE] = v
+            if abs(v) > alarm[w]:
+                alarms += 1
             if watched[w]:
                 all_sig[n_all] = w
                 all_t[n_all] = t_w
@@ -139,4 +146,4 @@ def select(
                 out_t[n_out] = t_w
                 out_raw[n_out] = r
                 n_out += 1
-    return n_out, n_all, clamped, mapped
+    return n_out, n_all, clamped, mapped, alarms

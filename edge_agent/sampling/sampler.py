@@ -67,6 +67,7 @@ class WatchedSamples:
     times_ms: npt.NDArray[np.int64]
     raw: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]  # VSS units
+    alarms: int = 0  # samples beyond their signal's alarm threshold (see `Sampler.alarm`)
 
     def __len__(self) -> int:
         return len(self.signals)
@@ -137,6 +138,7 @@ class Sampler:
         self._vss_scale = np.array([s.vss_scale for s in schema.signals], np.float64)
         self._vss_offset = np.array([s.vss_offset for s in schema.signals], np.float64)
         self._watched = np.zeros(n, np.bool_)
+        self._alarm = np.full(n, np.nan)
         for number in watch:
             self._watched[number] = True
         self._heartbeat_ms = _ms(sampling.heartbeat_s)
@@ -162,6 +164,12 @@ class Sampler:
         for number in numbers:
             self._watched[number] = True
 
+    def alarm(self, number: int, threshold: float) -> None:
+        """Count, in `feed`'s result, the samples of a signal whose magnitude (VSS units)
+        exceeds ``threshold``: the lowest threshold set for a signal counts."""
+        current = self._alarm[number]
+        self._alarm[number] = threshold if np.isnan(current) else min(current, threshold)
+
     def _buffer(self, name: str, size: int, dtype: Any) -> npt.NDArray[Any]:
         buffer = self._buffers.get(name)
         if buffer is None or len(buffer) < size:
@@ -180,7 +188,7 @@ class Sampler:
         all_raw = self._buffer("all_raw", size, np.int64)
         all_value = self._buffer("all_value", size, np.float64)
         tables = decoded._tables
-        n_out, n_all, clamped, mapped = k.select(
+        n_out, n_all, clamped, mapped, alarms = k.select(
             decoded.frame_messages,
             decoded.frame_slots,
             decoded.frames.timestamps,
@@ -207,6 +215,7 @@ class Sampler:
             all_t,
             all_raw,
             all_value,
+            self._alarm,
         )
         if n_out:
             self._chunks.append(
@@ -224,6 +233,7 @@ class Sampler:
             all_t[:n_all].copy(),
             all_raw[:n_all].copy(),
             all_value[:n_all].copy(),
+            alarms,
         )
         self._decoded += mapped
         return watched

@@ -188,3 +188,18 @@ def test_watched_signals_come_back_at_full_rate() -> None:
     assert watched.raw.tolist() == raw.tolist()
     assert np.allclose(watched.values, values)
     assert sampler.take() == ()
+
+
+def test_alarms_count_samples_beyond_their_threshold() -> None:
+    speed = schema().spec("Vehicle.Speed").number
+    odometer = schema().spec("Vehicle.TraveledDistance").number
+    sampler = Sampler(schema(), decoder(), SamplingConfig(default=SamplingPolicy("off")))
+    sampler.alarm(speed, 10.0)
+    sampler.alarm(speed, 50.0)  # the lower threshold stays
+    watched = sampler.feed(decoder().decode(urban_frames()))
+    _, _, values = _columns()[speed]
+    assert watched.alarms == int((np.abs(values) > 10.0).sum()) > 0
+    assert len(watched) == 0  # alarms do not make a signal watched
+    quiet = Sampler(schema(), decoder(), SamplingConfig(default=SamplingPolicy("off")))
+    quiet.alarm(odometer, 1e9)
+    assert quiet.feed(decoder().decode(urban_frames())).alarms == 0
