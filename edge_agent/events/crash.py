@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..sampling import WatchedSamples, concat_watched
+from ..sampling import WatchedSamples, concat_watched, of_signals
 from ..wire import CrashEvent, Position, WireSchema
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class CrashDetector:
             out.extend((int(t), "airbag") for t in watched.times_ms[on][deployed & ~previous])
         over = np.abs(watched.values) > self.config.acceleration_threshold
         if over.any():
-            over &= _member(watched.signals, self._accel)
+            over &= of_signals(watched.signals, self._accel)
             out.extend((int(t), "acceleration") for t in watched.times_ms[over])
         out.sort()
         return out
@@ -272,7 +272,7 @@ class CrashDetector:
         # Only what is known at the crash instant: the event goes out now, and what it says
         # must not depend on how the frames were batched.
         dt = t - watched.times_ms
-        near = _member(watched.signals, self._accel) & (dt >= 0) & (dt <= PEAK_WINDOW_MS)
+        near = of_signals(watched.signals, self._accel) & (dt >= 0) & (dt <= PEAK_WINDOW_MS)
         peak = float(np.abs(watched.values[near]).max()) if near.any() else None
         severity = None
         if s.severity is not None and self._seen[s.severity]:
@@ -330,14 +330,6 @@ def _valid_position(lat: float | None, lon: float | None) -> bool:
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         return False
     return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and (lat, lon) != (0.0, 0.0)
-
-
-def _member(signals: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-    """``np.isin`` for a handful of numbers, without its set-up cost."""
-    mask = signals == numbers[0] if len(numbers) else np.zeros(len(signals), np.bool_)
-    for number in numbers[1:]:
-        mask |= signals == number
-    return mask
 
 
 def _sorted(times: np.ndarray) -> bool:

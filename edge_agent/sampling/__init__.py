@@ -20,6 +20,7 @@ from .sampler import (
     WatchedSamples,
     concat_watched,
     group_series,
+    of_signals,
     resolve_policies,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "compile_expression",
     "concat_watched",
     "group_series",
+    "of_signals",
     "resolve_policies",
 ]

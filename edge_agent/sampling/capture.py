@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ..wire import Capture, Series, WireSchema
 from .errors import SamplingError
 from .expr import Expression, compile_expression
-from .sampler import WatchedSamples, concat_watched, group_series
+from .sampler import WatchedSamples, concat_watched, group_series, of_signals
 
 if TYPE_CHECKING:
     from ..config import CaptureConfig
@@ -185,7 +185,7 @@ class CaptureManager:
         return done
 
     def _fire_times(self, trigger: _Trigger, watched: WatchedSamples) -> list[int]:
-        inputs = _member(watched.signals, trigger.inputs)
+        inputs = of_signals(watched.signals, trigger.inputs)
         if not inputs.any():
             return []
         sub = WatchedSamples(
@@ -234,13 +234,3 @@ class CaptureManager:
             "capture %r at %d ms done: %d samples", capture.name, capture.trigger_ms, data.samples
         )
         return data
-
-
-def _member(
-    signals: npt.NDArray[np.int64], numbers: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """``np.isin`` for a handful of numbers, without its set-up cost."""
-    mask: npt.NDArray[np.bool_] = signals == numbers[0]
-    for number in numbers[1:]:
-        mask |= signals == number
-    return mask

@@ -45,6 +45,7 @@ __all__ = [
     "WatchedSamples",
     "concat_watched",
     "group_series",
+    "of_signals",
     "resolve_policies",
 ]
 
@@ -71,6 +72,17 @@ class WatchedSamples:
 
     def __len__(self) -> int:
         return len(self.signals)
+
+
+def of_signals(
+    signals: npt.NDArray[np.int64], numbers: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which of ``signals`` are among ``numbers``: ``np.isin`` for a handful of numbers,
+    without its set-up cost (it matters on every micro-batch)."""
+    mask: npt.NDArray[np.bool_] = np.zeros(len(signals), np.bool_)
+    for number in numbers:
+        mask |= signals == number
+    return mask
 
 
 def concat_watched(parts: list[WatchedSamples]) -> WatchedSamples:
