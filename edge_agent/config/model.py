@@ -105,7 +105,7 @@ class BatchingConfig:
 class SamplingPolicy:
     """How often a signal is sent.
 
-    ``all``: every decoded value; ``interval``: the latest value every ``period_s``;
+    ``all``: every decoded value; ``interval``: one value per ``period_s`` window (the first in it);
     ``on_change``: when the value changes; ``deadband``: when it moves by more than
     ``deadband`` (in the signal's VSS unit) from the last value sent; ``off``: never.
     ``on_change`` and ``deadband`` send at most every ``min_interval_s`` and, when
