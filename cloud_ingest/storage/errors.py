@@ -5,10 +5,13 @@
     StorageError                    every error raised by cloud_ingest.storage
     ├── ExtensionMissingError       the database lacks the timescaledb extension (permanent)
     ├── SchemaTooNewError           the database's schema is newer than this code (permanent)
-    └── MigrationError              a migration failed; the database's error is the cause
-                                    (retry only if the cause is a psycopg.OperationalError)
+    ├── MigrationError              a migration failed; the database's error is the cause
+    │                               (retry only if the cause is a psycopg.OperationalError)
+    └── RowError                    a batch or event cannot become rows (permanent: dead-letter
+                                    the payload); defined in ``rows.py``, also a ValueError
 
-Database errors (``psycopg.Error``) are chained as ``__cause__``, never swallowed.
+Database errors (``psycopg.Error``) are chained as ``__cause__``, never swallowed; the writer
+lets them through after its transaction rolls back, so their type says whether to retry.
 """
 
 from __future__ import annotations

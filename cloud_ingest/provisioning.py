@@ -1,0 +1,234 @@
+"""Broker credentials for vehicles: the Mosquitto password file and ACL file.
+
+Each vehicle logs in to Mosquitto with its vehicle id as user name and a password of its own,
+and may publish only under its own ``v1/<vehicle_id>/`` (telemetry, events, status); the ingest
+service logs in as one user that may read those topics of every vehicle (docs/mqtt-topics.md).
+
+The formatters (``mosquitto_password_line``, ``acl_text``) are pure; ``write_broker_files``
+writes both files atomically. The broker reads them at start and again on SIGHUP, so after
+writing, the caller signals the broker (``kill -HUP``) to apply a changed fleet.
+
+Errors: ``ValueError`` for a vehicle id or user name that cannot be a topic level, a duplicate,
+or a password line that is not in Mosquitto 2's PBKDF2-SHA512 format.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_INGEST_USER",
+    "VehicleCredential",
+    "acl_text",
+    "mosquitto_password_line",
+    "new_password",
+    "validate_vehicle_id",
+    "verify_password_line",
+    "write_broker_files",
+]
+
+DEFAULT_INGEST_USER = "can2care-ingest"
+
+# The topics a vehicle publishes under <prefix>/<vehicle_id>/ (docs/mqtt-topics.md).
+_KINDS = ("telemetry", "events", "status")
+# A vehicle id is one topic level, never a wildcard (the agent's configuration enforces the same).
+_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Mosquitto 2.0's mosquitto_passwd: PBKDF2-HMAC-SHA512, 12 bytes of salt, 64 bytes of hash.
+_PBKDF2_ID = "7"
+_SALT_BYTES = 12
+_FILE_MODE = 0o640
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleCredential:
+    """A vehicle's broker login: its id is its user name."""
+
+    vehicle_id: str
+    password: str
+
+    def __repr__(self) -> str:  # keep passwords out of logs and tracebacks
+        return f"VehicleCredential(vehicle_id={self.vehicle_id!r}, password='***')"
+
+
+def new_password() -> str:
+    """A fresh random password (32 random bytes, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def validate_vehicle_id(vehicle_id: str, *, what: str = "vehicle id") -> str:
+    """``vehicle_id`` if it is 1-64 of ``A-Z a-z 0-9 _ . -``; otherwise a ValueError naming it."""
+    if not isinstance(vehicle_id, str) or not _ID_RE.fullmatch(vehicle_id):
+        raise ValueError(
+            f"{what} {vehicle_id!r} is not a valid MQTT topic level: "
+            "use 1 to 64 characters of A-Z a-z 0-9 _ . -"
+        )
+    return vehicle_id
+
+
+def _validate_prefix(prefix: str) -> str:
+    for level in prefix.split("/"):
+        validate_vehicle_id(level, what=f"topic prefix {prefix!r} has a level")
+    return prefix
+
+
+def _pbkdf2(password: str, salt: bytes, iterations: int) -> bytes:
+    return hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+
+
+def mosquitto_password_line(
+    username: str, password: str, *, salt: bytes | None = None, iterations: int = 101
+) -> str:
+    """One line of a Mosquitto 2 password file, as ``mosquitto_passwd`` writes it (no newline).
+
+    The format is ``user:$7$<iterations>$<base64 salt>$<base64 hash>`` with the hash
+    PBKDF2-HMAC-SHA512 over the UTF-8 password and the raw salt (12 random bytes unless given);
+    101 iterations is mosquitto_passwd's default.
+    """
+    validate_vehicle_id(username, what="user name")
+    if iterations < 1:
+        raise ValueError(f"iterations must be positive, not {iterations}")
+    salt = secrets.token_bytes(_SALT_BYTES) if salt is None else salt
+    digest = _pbkdf2(password, salt, iterations)
+    encoded_salt = base64.b64encode(salt).decode("ascii")
+    encoded_hash = base64.b64encode(digest).decode("ascii")
+    return f"{username}:${_PBKDF2_ID}${iterations}${encoded_salt}${encoded_hash}"
+
+
+def verify_password_line(line: str, password: str) -> bool:
+    """Whether ``password`` matches a Mosquitto 2 PBKDF2-SHA512 password-file line."""
+    _user, sep, stored = line.strip().partition(":")
+    fields = stored.split("$")
+    if not sep or len(fields) != 5 or fields[0] or fields[1] != _PBKDF2_ID:
+        raise ValueError(f"not a Mosquitto PBKDF2-SHA512 password line: {line[:40]!r}")
+    try:
+        iterations = int(fields[2])
+        salt = base64.b64decode(fields[3], validate=True)
+        expected = base64.b64decode(fields[4], validate=True)
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise ValueError(f"malformed Mosquitto password line: {line[:40]!r}") from exc
+    return hmac.compare_digest(_pbkdf2(password, salt, iterations), expected)
+
+
+def acl_text(
+    vehicle_ids: Iterable[str], *, ingest_user: str = DEFAULT_INGEST_USER, prefix: str = "v1"
+) -> str:
+    """A Mosquitto ACL file: vehicles write only their own topics; the ingest user reads all.
+
+    It uses an explicit ``user`` block per vehicle rather than ``pattern write v1/%u/...``
+    lines: Mosquitto applies ``pattern`` lines to every authenticated user, the ingest user and
+    any later service account included, so a pattern would grant more than "vehicles"; the
+    explicit blocks grant exactly the provisioned vehicles and list them for an audit. The
+    password file must be rewritten for every new vehicle anyway, so the ACL costs no extra
+    reload. A vehicle gets ``write`` only, so it receives nothing (Mosquitto 2.0 accepts its
+    SUBSCRIBE but checks ``read`` on every delivery); a user not named in the file gets nothing.
+
+    Mosquitto 2 checks a shared subscription (``$share/<group>/v1/+/telemetry``) against the
+    topic filter without its ``$share/<group>/`` part, so the ingest user's ``read`` lines cover
+    its shared subscriptions too.
+    """
+    ingest_user = validate_vehicle_id(ingest_user, what="ingest user")
+    prefix = _validate_prefix(prefix)
+    ids = _unique_ids(vehicle_ids, ingest_user)
+    lines = [
+        "# Written by can2care provisioning; rewritten whenever the fleet changes.",
+        f"# Vehicles may publish only under their own {prefix}/<vehicle_id>/.",
+        "",
+        f"user {ingest_user}",
+        *(f"topic read {prefix}/+/{kind}" for kind in _KINDS),
+    ]
+    for vehicle_id in ids:
+        lines += ["", f"user {vehicle_id}"]
+        lines += [f"topic write {prefix}/{vehicle_id}/{kind}" for kind in _KINDS]
+    return "\n".join(lines) + "\n"
+
+
+def _unique_ids(vehicle_ids: Iterable[str], ingest_user: str) -> list[str]:
+    ids: list[str] = []
+    seen: set[str] = set()
+    for vehicle_id in vehicle_ids:
+        validate_vehicle_id(vehicle_id)
+        if vehicle_id in seen:
+            raise ValueError(f"vehicle id {vehicle_id!r} appears more than once")
+        if vehicle_id == ingest_user:
+            raise ValueError(f"vehicle id {vehicle_id!r} is the ingest service's user name")
+        seen.add(vehicle_id)
+        ids.append(vehicle_id)
+    return ids
+
+
+def _password_text(
+    credentials: Sequence[VehicleCredential], ingest_user: str, ingest_password: str
+) -> str:
+    _unique_ids((c.vehicle_id for c in credentials), ingest_user)
+    lines = [mosquitto_password_line(ingest_user, ingest_password)]
+    lines += [mosquitto_password_line(c.vehicle_id, c.password) for c in credentials]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (mode 0640) so that a reader sees the old or new file."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(_FILE_MODE)
+        _keep_owner(path, tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _keep_owner(path: Path, tmp: Path) -> None:
+    """Give the new file the old one's owner and group, so the broker can still read it."""
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        return
+    try:
+        os.chown(tmp, old.st_uid, old.st_gid)
+    except PermissionError:
+        log.warning(
+            "cannot keep the owner and group of %s; check that the broker can read it", path
+        )
+
+
+def write_broker_files(
+    directory: Path,
+    credentials: Iterable[VehicleCredential],
+    *,
+    ingest_password: str,
+    ingest_user: str = DEFAULT_INGEST_USER,
+    prefix: str = "v1",
+) -> tuple[Path, Path]:
+    """Write ``passwords`` and ``acl`` in ``directory``, each atomically with mode 0640.
+
+    Everything is validated before either file is touched. A file that already exists keeps its
+    owner and group, so a broker running as another user in that group can still read it.
+    Returns (password file, ACL file); signal the broker (SIGHUP) to load them.
+    """
+    creds = list(credentials)
+    ingest_user = validate_vehicle_id(ingest_user, what="ingest user")
+    passwords = _password_text(creds, ingest_user, ingest_password)
+    acl = acl_text((c.vehicle_id for c in creds), ingest_user=ingest_user, prefix=prefix)
+    password_path = directory / "passwords"
+    acl_path = directory / "acl"
+    _write_atomically(password_path, passwords)
+    _write_atomically(acl_path, acl)
+    log.info("wrote broker credentials for %d vehicles to %s", len(creds), directory)
+    return password_path, acl_path
