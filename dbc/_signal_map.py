@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from can2care import tomlfile
 
 from ._errors import SignalMapError
 
@@ -26,7 +27,6 @@ MAP_VERSION = 1
 _TOP_KEYS = frozenset({"version", "dbc", "signals"})
 _ENTRY_KEYS = frozenset({"message", "signal", "unit", "scale", "offset"})
 _VSS_RE = re.compile(r"[A-Z][A-Za-z0-9_]*(\.[A-Z][A-Za-z0-9_]*)+")
-_TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +64,10 @@ class ParsedMap:
 def parse_signal_map(text: str, source: str) -> ParsedMap:
     """Parse and validate the text of a signal map; ``source`` names it in errors."""
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-        position = _TOML_POSITION_RE.search(reason)
-        line = column = None
-        if position:
-            line, column = int(position.group(1)), int(position.group(2))
-            reason = reason[: position.start()]
+        document = tomlfile.loads(text)
+    except tomlfile.TomlSyntaxError as exc:
         raise SignalMapError(
-            f"invalid TOML: {reason}", path=source, line=line, column=column
+            f"invalid TOML: {exc.reason}", path=source, line=exc.line, column=exc.column
         ) from None
     report = _Reporter(text, source)
     for key in document:

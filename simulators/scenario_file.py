@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from can2care import tomlfile
 
 from .errors import ScenarioError
 from .scenarios import KINDS, Param, Scenario
@@ -37,7 +38,6 @@ from .scenarios import KINDS, Param, Scenario
 __all__ = ["DRIVE_KEYS", "ScenarioFile", "load_scenario_file", "parse_duration", "parse_scenarios"]
 
 _VERSION = 1
-_TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 #: Keys of the ``[drive]`` table and their types.
@@ -101,14 +101,9 @@ def load_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
 def parse_scenarios(text: str, source: str | None = None) -> ScenarioFile:
     """Parse and check a scenario file's text; ``source`` names it in errors."""
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-        position = _TOML_POSITION_RE.search(reason)
-        line = int(position.group(1)) if position else None
-        if position:
-            reason = reason[: position.start()]
-        raise ScenarioError(f"invalid TOML: {reason}", path=source, line=line) from None
+        document = tomlfile.loads(text)
+    except tomlfile.TomlSyntaxError as exc:
+        raise ScenarioError(f"invalid TOML: {exc.reason}", path=source, line=exc.line) from None
     lines = _Lines(text)
 
     def error(reason: str, fieldname: str, line: int | None) -> ScenarioError:

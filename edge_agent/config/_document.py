@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
+from can2care import tomlfile
+
 from .errors import ConfigFileError, Problem
 
 __all__ = ["ENV_PREFIX", "Document", "KeyPath", "dotted", "parse_toml", "suggest"]
@@ -25,7 +27,6 @@ ENV_PREFIX = "CAN2CARE_EDGE__"
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 
-_TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _BARE_KEY = r"[A-Za-z0-9_-]+"
 _KEY_PART = rf"(?:{_BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
 _DOTTED_KEY = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
@@ -54,16 +55,10 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
 def parse_toml(text: str, source: str) -> dict[str, object]:
     """The TOML document in ``text``; `ConfigFileError` with the line if it is not valid."""
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-        position = _TOML_POSITION_RE.search(reason)
-        line = column = None
-        if position:
-            line, column = int(position.group(1)), int(position.group(2))
-            reason = reason[: position.start()]
+        return tomlfile.loads(text)
+    except tomlfile.TomlSyntaxError as exc:
         raise ConfigFileError(
-            f"invalid TOML: {reason}", path=source, line=line, column=column
+            f"invalid TOML: {exc.reason}", path=source, line=exc.line, column=exc.column
         ) from None
 
 
