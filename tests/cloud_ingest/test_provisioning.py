@@ -30,6 +30,7 @@ from cloud_ingest.provisioning import (
     write_broker_files,
 )
 from tests.fixtures.fix_dirs import make_service_dir
+from tests.fixtures.fix_mqtt import configured_broker
 
 INGEST = "can2care-ingest"
 NOT_AUTHORIZED = 135
@@ -136,39 +137,21 @@ class AclBroker:
 @pytest.fixture(scope="module")
 def acl_broker() -> Iterator[AclBroker]:
     root = make_service_dir("can2care-acl-")
-    process = None
     try:
         creds = [VehicleCredential(v, new_password()) for v in ("car-a", "car-b")]
         ingest_password = new_password()
         password_file, acl_file = write_broker_files(root, creds, ingest_password=ingest_password)
-        owner = _proc.service_user("mosquitto")
         port = free_port()
-        lines = [
-            "per_listener_settings false",
-            f"listener {port} 127.0.0.1",
+        settings = [
             "allow_anonymous false",
             f"password_file {password_file}",
             f"acl_file {acl_file}",
-            f"log_dest file {root / 'mosquitto.log'}",
         ]
-        if owner is not None:
-            lines.append("user mosquitto")
-        (root / "mosquitto.conf").write_text("\n".join(lines) + "\n")
-        _proc.chown_tree(root, owner)
-        binary = _proc.find_binary("mosquitto", hint="", override="CAN2CARE_MOSQUITTO_BIN")
-        process = subprocess.Popen(
-            [str(binary), "-c", str(root / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert _proc.wait_until(lambda: not _proc.port_is_free("127.0.0.1", port), 10)
-        passwords = {c.vehicle_id: c.password for c in creds}
-        passwords[INGEST] = ingest_password
-        yield AclBroker(port, passwords)
+        with configured_broker(root, port, settings):
+            passwords = {c.vehicle_id: c.password for c in creds}
+            passwords[INGEST] = ingest_password
+            yield AclBroker(port, passwords)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -16,12 +16,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from can2care.devservices import _proc
 from can2care.devservices._proc import free_port
 from edge_agent.config import MqttConfig, TlsConfig
 from edge_agent.mqtt import MqttConfigError, MqttLink
 from edge_agent.outbox import Outbox, Priority
 from tests.fixtures.fix_dirs import make_service_dir
+from tests.fixtures.fix_mqtt import configured_broker
 
 from .._drive import wait_until
 
@@ -93,7 +93,6 @@ def _certificates(d: Path) -> None:
 @pytest.fixture(scope="module")
 def tls_broker() -> Iterator[TlsBroker]:
     root = make_service_dir("can2care-tls-")
-    process = None
     try:
         _certificates(root)
         subprocess.run(
@@ -101,37 +100,20 @@ def tls_broker() -> Iterator[TlsBroker]:
             check=True,
             capture_output=True,
         )
-        owner = _proc.service_user("mosquitto")
+        for path in root.iterdir():
+            path.chmod(0o644)
         port = free_port()
-        lines = [
-            "per_listener_settings false",
-            f"listener {port} 127.0.0.1",
+        settings = [
             f"cafile {root / 'ca.crt'}",
             f"certfile {root / 'server.crt'}",
             f"keyfile {root / 'server.key'}",
             "require_certificate true",
             "allow_anonymous false",
             f"password_file {root / 'passwords'}",
-            f"log_dest file {root / 'mosquitto.log'}",
         ]
-        if owner is not None:
-            lines.append("user mosquitto")
-        (root / "mosquitto.conf").write_text("\n".join(lines) + "\n")
-        for path in root.iterdir():
-            path.chmod(0o644)
-        _proc.chown_tree(root, owner)
-        binary = _proc.find_binary("mosquitto", hint="", override="CAN2CARE_MOSQUITTO_BIN")
-        process = subprocess.Popen(
-            [str(binary), "-c", str(root / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert _proc.wait_until(lambda: not _proc.port_is_free("127.0.0.1", port), 10)
-        yield TlsBroker(port, root / "ca.crt", root / "client.crt", root / "client.key")
+        with configured_broker(root, port, settings):
+            yield TlsBroker(port, root / "ca.crt", root / "client.crt", root / "client.key")
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
         shutil.rmtree(root, ignore_errors=True)
 
 
