@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import struct
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from cloud_ingest.storage import RowError, event_row, telemetry_rows
 from cloud_ingest.storage.rows import MAX_SERIES_SPAN_MS, LatestRow, newest_states
 from dbc import demo_catalogue
-from edge_agent.wire import Capture, CrashEvent, Position, Series, TelemetryBatch, WireSchema
-
-T0_MS = 1_772_366_400_000  # 2026-03-01 12:00 UTC
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-RECEIVED = T0 + timedelta(seconds=12)
+from edge_agent.wire import Capture, Series, TelemetryBatch, WireSchema
+from tests.cloud_ingest.storage._samples import RECEIVED, T0, T0_MS, crash, float32_raw
 
 
 @pytest.fixture(scope="module")
 def schema() -> WireSchema:
     return WireSchema.from_catalogue(demo_catalogue())
-
-
-def _volts(*values: float) -> npt.NDArray[np.int64]:
-    return np.array([struct.unpack("<i", struct.pack("<f", v))[0] for v in values], np.int64)
 
 
 def _batch(schema: WireSchema, sequence: int = 1) -> TelemetryBatch:
@@ -36,7 +27,7 @@ def _batch(schema: WireSchema, sequence: int = 1) -> TelemetryBatch:
         sequence,
         (
             Series(speed, T0_MS + np.array([0, 100, 200, 300]), np.array([0, 1250, 2503, 3011])),
-            Series(volts, T0_MS + np.array([50, 1050]), _volts(12.6, 12.55)),
+            Series(volts, T0_MS + np.array([50, 1050]), float32_raw(12.6, 12.55)),
             Series(schema.spec("Vehicle.TraveledDistance").number, np.array([], np.int64),
                    np.array([], np.int64)),
         ),
@@ -75,7 +66,7 @@ def test_series_rows_offsets_physical_and_raw(schema: WireSchema) -> None:
     assert (speed.n, speed.sequence, speed.vehicle_id) == (4, 1, "veh-1")
     assert volts.start_time == T0 + timedelta(milliseconds=50)
     assert volts.times == [0, 1000]
-    assert volts.raw == _volts(12.6, 12.55).tolist()
+    assert volts.raw == float32_raw(12.6, 12.55).tolist()
     assert volts.physical == [float(np.float32(12.6)), float(np.float32(12.55))]
 
 
@@ -84,7 +75,7 @@ def test_latest_rows_are_the_last_samples(schema: WireSchema) -> None:
     assert [(r.path, r.time, r.raw) for r in rows.latest] == [
         ("Vehicle.Speed", T0 + timedelta(milliseconds=300), 3011),
         ("Vehicle.LowVoltageBattery.CurrentVoltage", T0 + timedelta(milliseconds=1050),
-         int(_volts(12.55)[0])),
+         int(float32_raw(12.55)[0])),
     ]  # fmt: skip
     assert rows.latest[0].value == 30.11
 
@@ -132,26 +123,6 @@ def test_newest_states_keep_the_newest_time() -> None:
     other = LatestRow("veh-2", "Vehicle.Speed", T0, 3.0, 300)
     assert newest_states([new, old, other]) == [new, other]
     assert newest_states([old, new]) == [new]
-
-
-def crash(vehicle_id: str = "veh-1", sequence: int = 4) -> CrashEvent:
-    """A crash event of the demo catalogue."""
-    return CrashEvent(
-        vehicle_id=vehicle_id,
-        vin="WVWZZZ1JZXW000001",
-        sequence=sequence,
-        time_ms=T0_MS + 500,
-        trigger="airbag",
-        severity="SEVERE",
-        position=Position(48.1374, 11.5755, T0_MS),
-        heading_deg=90.0,
-        previous_positions=(),
-        propulsion="BEV",
-        occupants=2,
-        peak_acceleration=85.0,
-        delta_v=32.5,
-        catalogue_id=WireSchema.from_catalogue(demo_catalogue()).catalogue_id,
-    )
 
 
 def test_event_row() -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
 import pytest
 
@@ -19,12 +17,10 @@ from cloud_ingest.storage import (
     telemetry_rows,
 )
 from dbc import demo_catalogue
-from edge_agent.wire import CrashEvent, Position, Series, TelemetryBatch, WireSchema
+from edge_agent.wire import Series, TelemetryBatch, WireSchema
+from tests.cloud_ingest.storage._samples import RECEIVED, T0, T0_MS, crash, float32_raw
 
 Conn = psycopg.Connection[tuple[object, ...]]
-T0_MS = 1_772_366_400_000  # 2026-03-01 12:00 UTC
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-RECEIVED = T0 + timedelta(seconds=12)
 SPEED, VOLTS = "Vehicle.Speed", "Vehicle.LowVoltageBattery.CurrentVoltage"
 
 
@@ -41,17 +37,12 @@ def db(db_conn: Conn) -> Conn:
     return db_conn
 
 
-def _volts(*values: float) -> npt.NDArray[np.int64]:
-    bits = [struct.unpack("<i", struct.pack("<f", v))[0] for v in values]
-    return np.array(bits, np.int64)
-
-
 def _batch(schema: WireSchema, sequence: int, start_ms: int = T0_MS) -> TelemetryBatch:
     """Two seconds of speed (every 100 ms) and battery voltage (every 500 ms)."""
     speed_times = start_ms + np.arange(0, 2000, 100, dtype=np.int64)
     speed_raw = (5000 + 37 * np.arange(20) + sequence).astype(np.int64)  # 50.00 km/h upwards
     volt_times = start_ms + np.arange(20, 2000, 500, dtype=np.int64)
-    volt_raw = _volts(12.61, 12.6, 12.58, 12.59 + sequence / 100)
+    volt_raw = float32_raw(12.61, 12.6, 12.58, 12.59 + sequence / 100)
     return TelemetryBatch(
         schema.catalogue_id,
         sequence,
@@ -157,25 +148,6 @@ def test_signal_ids_are_resolved_once_per_connection(db: Conn, schema: WireSchem
     store_telemetry(db, "veh-1", _batch(schema, 2, T0_MS + 5000), schema, received_at=RECEIVED)
     assert _count(db, "calls") == 0
     assert len(_samples(db, "veh-1", SPEED)) == 40
-
-
-def crash(sequence: int = 4) -> CrashEvent:
-    return CrashEvent(
-        vehicle_id="veh-1",
-        vin="WVWZZZ1JZXW000001",
-        sequence=sequence,
-        time_ms=T0_MS + 500,
-        trigger="airbag",
-        severity="SEVERE",
-        position=Position(48.1374, 11.5755, T0_MS),
-        heading_deg=90.0,
-        previous_positions=(),
-        propulsion="BEV",
-        occupants=2,
-        peak_acceleration=85.0,
-        delta_v=32.5,
-        catalogue_id="5b549d043b34ed61",
-    )
 
 
 def test_a_crash_event_twice_is_stored_once(db: Conn) -> None:
