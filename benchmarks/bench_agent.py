@@ -39,18 +39,13 @@ _CRASH_THRESHOLD = 40.0  # m/s^2: crash.acceleration_threshold of the example co
 # -- the child ---------------------------------------------------------------------------
 
 
-def _peak_rss_mb() -> float:
+def _memory_mb(field: str) -> float:
+    """A memory figure of this process from /proc: ``VmRSS`` (resident now) or ``VmHWM``
+    (the peak of resident memory)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    raise LookupError(f"no {field} in /proc/self/status")
 
 
 def _thread_cpu(thread: threading.Thread) -> float:
@@ -175,9 +170,7 @@ class _Monitor(threading.Thread):
         self.started.wait()
         while True:
             time.sleep(0.2)
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.max_rss_mb = max(self.max_rss_mb, int(line.split()[1]) / 1024)
+            self.max_rss_mb = max(self.max_rss_mb, _memory_mb("VmRSS"))
             self.max_backlog = max(self.max_backlog, self.bus.queue.qsize())
 
 
@@ -215,7 +208,7 @@ def _child(args: argparse.Namespace) -> None:
         config = load_config(args.config, overrides=overrides)
         agent = Agent(config)
         agent.start()
-        rss_after_start = _rss_mb()
+        rss_after_start = _memory_mb("VmRSS")
         source = BusSource(bus, config.batching, owns_bus=False)
         sender.start()
         received = 0
@@ -255,7 +248,7 @@ def _child(args: argparse.Namespace) -> None:
         cpu_s=cpu,
         us_per_frame=cpu / max(frames, 1) * 1e6,
         receiver_us_per_frame=(end[3] - window[3]) / max(frames, 1) * 1e6,
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=_memory_mb("VmHWM"),
         running_rss_mb=monitor.max_rss_mb,
         max_backlog=monitor.max_backlog,
     )

@@ -24,13 +24,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import can
 
+from benchmarks._timing import best_of
 from dbc import demo_catalogue
 from edge_agent.decoder import BatchDecoder
 from edge_agent.export import LongCsvWriter
@@ -59,16 +58,6 @@ def _startup(cache: str) -> float:
     return float(out.stdout.strip())
 
 
-def _best(runs: int, work: Callable[[], None]) -> float:
-    """The shortest of ``runs`` timings of ``work`` (this machine is shared and noisy)."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_batch(path: Path, baseline_frames: int) -> None:
     db = demo_catalogue().database
     decoder = BatchDecoder(db)
@@ -85,8 +74,8 @@ def bench_batch(path: Path, baseline_frames: int) -> None:
         for batch in batches:
             decoder.decode(batch, reuse=True)
 
-    fresh = frames / _best(3, fresh_run)
-    ours = frames / _best(3, reuse_run)
+    fresh = frames / best_of(3, fresh_run)
+    ours = frames / best_of(3, reuse_run)
 
     first = batches[0]
     by_key = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
@@ -98,7 +87,7 @@ def bench_batch(path: Path, baseline_frames: int) -> None:
         for message, payload in work:
             message.decode(payload)
 
-    theirs = len(work) / _best(3, cantools_run)
+    theirs = len(work) / best_of(3, cantools_run)
     print(f"batch decode: {frames:,} frames, {samples:,} samples")
     print(f"  can2care BatchDecoder   {ours:>14,.0f} frames/s  (streaming: buffers kept)")
     print(f"  can2care BatchDecoder   {fresh:>14,.0f} frames/s  (fresh arrays per batch)")
@@ -118,7 +107,7 @@ def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
         with LongCsvWriter(target, decoder) as writer:
             frames = decode_logs([path], decoder, writer).frames
 
-    elapsed = _best(2, ours_run)
+    elapsed = best_of(2, ours_run)
     ours = frames / elapsed
 
     by_key = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
@@ -143,7 +132,7 @@ def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
         (out_dir / "baseline.csv").write_text(text.getvalue())
         pycan_reader.stop()
 
-    elapsed = _best(2, baseline_run)
+    elapsed = best_of(2, baseline_run)
     theirs = count / elapsed
     with target.open() as ours_file:
         head = "".join(itertools.islice(ours_file, text.getvalue().count("\n")))

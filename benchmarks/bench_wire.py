@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks._timing import best_of
 from dbc import Catalogue, demo_catalogue
 from edge_agent.decoder import BatchDecoder, DecodedBatch
 from edge_agent.wire import (
@@ -249,16 +249,6 @@ FORMATS: dict[str, Callable[[TelemetryBatch, WireSchema], bytes]] = {
 # -- measuring --------------------------------------------------------------------------
 
 
-def _best(runs: int, work: Callable[[], object]) -> float:
-    """The shortest of ``runs`` timings of ``work`` (this machine is shared and noisy)."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def report(name: str, batches: list[TelemetryBatch], schema: WireSchema, seconds: float) -> None:
     samples = sum(b.samples for b in batches)
     print(
@@ -275,8 +265,8 @@ def report(name: str, batches: list[TelemetryBatch], schema: WireSchema, seconds
     verdict = "met" if per_sample <= _TARGET else "MISSED"
     print(f"  target <= {_TARGET} bytes/sample: {verdict} ({per_sample:.3f})")
     payloads = [encode_telemetry(b, schema) for b in batches]
-    encoding = _best(3, lambda: [encode_telemetry(b, schema) for b in batches])
-    decoding = _best(3, lambda: [decode_telemetry(p, schema) for p in payloads])
+    encoding = best_of(3, lambda: [encode_telemetry(b, schema) for b in batches])
+    decoding = best_of(3, lambda: [decode_telemetry(p, schema) for p in payloads])
     print(
         f"  wire codec: encode {samples / encoding:,.0f} samples/s, "
         f"decode {samples / decoding:,.0f} samples/s (best of 3)"
