@@ -157,12 +157,12 @@ class Agent:
         )
 
     def _warm_up(self) -> None:
-        """Load every numba kernel now (an empty batch runs them all), then give back the
+        """Load the decoder's and the sampler's kernels now (an empty batch runs them all;
+        the frame sources' kernel came with `_start_compiler`), then give back the
         compiler's memory: the first frames are decoded without delay, and the agent's
         resident memory is what it needs to run."""
         empty = self.decoder.decode(FrameBatch.empty())
         self.sampler.feed(empty)
-        _kernels.warm_up()
         release_compiler_pages()
 
     # -- the pipeline -------------------------------------------------------------------

@@ -198,10 +198,6 @@ class LogSource:
         self.speed = speed
         self._reader = LogReader(path, chunk_frames=chunk_frames)
 
-    @property
-    def report(self) -> Any:
-        return self._reader.report
-
     def batches(self) -> Iterator[FrameBatch]:
         start_wall: float | None = None
         start_log = 0.0

@@ -133,10 +133,6 @@ class CaptureManager:
             numbers.update(t.expression.signals)
         return tuple(sorted(numbers))
 
-    @property
-    def active(self) -> int:
-        return len(self._active)
-
     def feed(self, watched: WatchedSamples) -> list[CapturedData]:
         """Take one batch's watched samples; returns the captures completed by it.
 
