@@ -8,7 +8,9 @@
     ├── MigrationError              a migration failed; the database's error is the cause
     │                               (retry only if the cause is a psycopg.OperationalError)
     └── RowError                    a batch or event cannot become rows (permanent: dead-letter
-                                    the payload); defined in ``rows.py``, also a ValueError
+         │                          the payload); defined in ``rows.py``, also a ValueError
+         ├── TimeRangeError         a time outside the storable range
+         └── VehicleMismatchError   an event or status naming another vehicle than its topic
 
 Database errors (``psycopg.Error``) are chained as ``__cause__``, never swallowed; the writer
 lets them through after its transaction rolls back, so their type says whether to retry.

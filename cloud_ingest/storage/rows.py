@@ -7,6 +7,7 @@ The formatter half of the storage writer (`cloud_ingest.storage.writer` ships th
     rows.series     # telemetry_series rows: one per series, or more for a series over a day
     rows.latest     # latest_state candidates: the last sample of each series
     event_row("veh-1", crash)   # the event row of a crash event
+    status_row("veh-1", payload)   # the vehicle_status row of a status document
 
 Rows name signals by VSS path; the writer turns paths into the ``signal`` table's ids.
 Times are ``datetime`` in UTC with millisecond precision, series times int4 ms offsets from
@@ -19,6 +20,7 @@ permanent, the payload belongs in the dead letters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,14 +35,20 @@ from .errors import StorageError
 __all__ = [
     "MAX_SERIES_SPAN_MS",
     "BatchRow",
+    "DeadLetterRow",
     "EventRow",
     "LatestRow",
     "RowError",
     "SeriesRow",
+    "StatusRow",
     "TelemetryRows",
+    "TimeRangeError",
+    "VehicleMismatchError",
     "event_row",
     "ms_to_datetime",
     "newest_states",
+    "newest_statuses",
+    "status_row",
     "telemetry_rows",
 ]
 
@@ -50,6 +58,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class RowError(StorageError, ValueError):
     """A batch or event that cannot be stored as rows (permanent: dead-letter it)."""
+
+
+class TimeRangeError(RowError):
+    """A time outside the storable range (years 1 to 9999)."""
+
+
+class VehicleMismatchError(RowError):
+    """An event or status document naming another vehicle than the one it came from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +143,9 @@ def ms_to_datetime(ms: int) -> datetime:
     try:
         return _EPOCH + timedelta(milliseconds=int(ms))
     except OverflowError:
-        raise RowError(f"time {ms} ms is outside the storable range (years 1 to 9999)") from None
+        raise TimeRangeError(
+            f"time {ms} ms is outside the storable range (years 1 to 9999)"
+        ) from None
 
 
 def telemetry_rows(
@@ -226,9 +244,77 @@ def event_row(vehicle_id: str, event: CrashEvent) -> EventRow:
     refused with `RowError`.
     """
     if event.vehicle_id != vehicle_id:
-        raise RowError(
+        raise VehicleMismatchError(
             f"crash event {event.sequence} names vehicle {event.vehicle_id!r} "
             f"but came from {vehicle_id!r}"
         )
     document = encode_event(event)[2:].decode("utf-8")  # after the version and kind bytes
     return EventRow(vehicle_id, event.sequence, ms_to_datetime(event.time_ms), "crash", document)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """A ``vehicle_status`` row: a vehicle's presence document (docs/mqtt-topics.md)."""
+
+    vehicle_id: str
+    state: str
+    time: datetime
+    document: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """A ``dead_letter`` row: a message that could not be stored, its bytes as received."""
+
+    topic: str
+    client_id: str | None
+    reason: str
+    detail: str | None
+    payload: bytes
+
+
+_STATES = ("online", "offline")
+_MAX_STATUS_BYTES = 65_536
+
+
+def status_row(vehicle_id: str, payload: bytes) -> StatusRow:
+    """The ``vehicle_status`` row of a status document from ``vehicle_id``'s status topic.
+
+    The document is UTF-8 JSON with ``state`` (online or offline), ``time_ms`` and, when
+    present, ``vehicle_id`` naming the topic's vehicle; anything else is kept as sent.
+    """
+    if len(payload) > _MAX_STATUS_BYTES:
+        raise RowError(f"status document of {len(payload)} bytes (at most {_MAX_STATUS_BYTES})")
+    try:
+        document = json.loads(bytes(payload).decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RowError(f"status document is not UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RowError("status document is not a JSON object")
+    state = document.get("state")
+    if state not in _STATES:
+        raise RowError(f"status document's state is {state!r}, not 'online' or 'offline'")
+    named = document.get("vehicle_id", vehicle_id)
+    if named != vehicle_id:
+        raise VehicleMismatchError(
+            f"status document names vehicle {named!r} but came from {vehicle_id!r}"
+        )
+    time_ms = document.get("time_ms")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int):
+        raise RowError(f"status document's time_ms is {time_ms!r}, not an integer")
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return StatusRow(vehicle_id, str(state), ms_to_datetime(time_ms), text)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def newest_statuses(rows: Iterable[StatusRow]) -> list[StatusRow]:
+    """One row per vehicle: the newest time; on a tie the later row."""
+    newest: dict[str, StatusRow] = {}
+    for row in rows:
+        kept = newest.get(row.vehicle_id)
+        if kept is None or row.time >= kept.time:
+            newest[row.vehicle_id] = row
+    return list(newest.values())

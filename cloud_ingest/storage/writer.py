@@ -4,13 +4,16 @@
 
     new = store_telemetry(conn, "veh-1", batch, schema, received_at=now)  # False: a duplicate
     result = store_many(conn, [telemetry_rows(...), ...])   # many batches, one transaction
+    result = store_all(conn, Writes(telemetry=..., events=..., statuses=..., dead_letters=...))
     store_event(conn, "veh-1", crash)                       # False: already stored
     dead_letter(conn, topic=..., client_id=..., reason=..., detail=..., payload=raw_bytes)
 
-`store_many` runs in one transaction: the batch rows are inserted ``ON CONFLICT DO NOTHING
+`store_all` runs in one transaction: the batch rows are inserted ``ON CONFLICT DO NOTHING
 RETURNING`` to learn which are new, only the new batches' series go to ``telemetry_series`` by
 binary COPY, and ``latest_state`` is upserted from them, the newest time winning, so a late
-batch never overwrites a newer value.
+batch never overwrites a newer value. Events are inserted the same way (a redelivered event is
+skipped), status documents upserted newest-wins, dead letters appended. The ingest service
+acknowledges the messages of a flush only after this transaction commits.
 
 VSS paths become ``signal`` ids through the schema's ``signal_id(path)``, once per path and
 connection; ids learnt in a transaction that rolls back are forgotten with it.
@@ -33,9 +36,29 @@ import psycopg
 
 from edge_agent.wire import CrashEvent, TelemetryBatch, WireSchema
 
-from .rows import LatestRow, SeriesRow, TelemetryRows, event_row, newest_states, telemetry_rows
+from .rows import (
+    BatchRow,
+    DeadLetterRow,
+    EventRow,
+    LatestRow,
+    SeriesRow,
+    StatusRow,
+    TelemetryRows,
+    event_row,
+    newest_states,
+    newest_statuses,
+    telemetry_rows,
+)
 
-__all__ = ["StoreResult", "dead_letter", "store_event", "store_many", "store_telemetry"]
+__all__ = [
+    "StoreResult",
+    "Writes",
+    "dead_letter",
+    "store_all",
+    "store_event",
+    "store_many",
+    "store_telemetry",
+]
 
 Connection: TypeAlias = "psycopg.Connection[Any]"
 
@@ -61,18 +84,54 @@ SET time = excluded.time, value = excluded.value, raw = excluded.raw
 WHERE excluded.time > latest_state.time
 """
 
+_INSERT_EVENTS = """
+INSERT INTO event (vehicle_id, sequence, time, kind, payload)
+SELECT * FROM unnest(%s::text[], %s::int8[], %s::timestamptz[], %s::text[], %s::jsonb[])
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
+_UPSERT_STATUS = """
+INSERT INTO vehicle_status (vehicle_id, state, time, document)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::jsonb[])
+ON CONFLICT (vehicle_id) DO UPDATE
+SET state = excluded.state, time = excluded.time, document = excluded.document,
+    received_at = excluded.received_at
+WHERE excluded.time >= vehicle_status.time
+"""
+
+_INSERT_DEAD = """
+INSERT INTO dead_letter (topic, client_id, reason, detail, payload)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
+"""
+
 # Known signal ids per connection: a path's id never changes once committed.
 _signal_ids: WeakKeyDictionary[Connection, dict[str, int]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
+class Writes:
+    """What one transaction of `store_all` stores."""
+
+    telemetry: Sequence[TelemetryRows] = ()
+    events: Sequence[EventRow] = ()
+    statuses: Sequence[StatusRow] = ()
+    dead_letters: Sequence[DeadLetterRow] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoreResult:
-    """What `store_many` did: the ``(vehicle_id, sequence)`` of new and of duplicate batches."""
+    """What `store_all` did: the ``(vehicle_id, sequence)`` of new and of duplicate batches,
+    and how many events were new or duplicates."""
 
     stored: tuple[tuple[str, int], ...]
     duplicates: tuple[tuple[str, int], ...]
     series_rows: int
     samples: int
+    events_stored: int = 0
+    event_duplicates: int = 0
+    statuses: int = 0
+    dead_letters: int = 0
 
 
 def store_telemetry(
@@ -93,43 +152,64 @@ def store_many(conn: Connection, items: Iterable[TelemetryRows]) -> StoreResult:
 
     A batch given twice in ``items`` counts once, as the first.
     """
+    return store_all(conn, Writes(telemetry=list(items)))
+
+
+def store_all(conn: Connection, writes: Writes) -> StoreResult:
+    """Store telemetry, events, status documents and dead letters in one transaction."""
     unique: dict[tuple[str, int], TelemetryRows] = {}
     repeated: list[tuple[str, int]] = []
-    for item in items:
+    for item in writes.telemetry:
         if item.key in unique:
             repeated.append(item.key)
         else:
             unique[item.key] = item
-    if not unique:
-        return StoreResult((), tuple(repeated), 0, 0)
     learnt: dict[str, int] = {}
+    new: set[tuple[str, int]] = set()
+    series: list[SeriesRow] = []
     with conn.transaction(), conn.cursor() as cur:
-        batches = [item.batch for item in unique.values()]
-        cur.execute(
-            _INSERT_BATCHES,
-            [
-                [b.vehicle_id for b in batches],
-                [b.sequence for b in batches],
-                [b.received_at for b in batches],
-                [b.catalogue_id for b in batches],
-                [b.first_time for b in batches],
-                [b.last_time for b in batches],
-                [b.samples for b in batches],
-                [b.capture_name for b in batches],
-                [b.capture_trigger for b in batches],
-            ],
-        )
-        new = {(str(v), int(s)) for v, s in cur.fetchall()}
-        fresh = [item for key, item in unique.items() if key in new]
-        series = [row for item in fresh for row in item.series]
-        latest = newest_states(row for item in fresh for row in item.latest)
-        ids = _resolve(cur, conn, {row.path for row in series} | {r.path for r in latest}, learnt)
-        _copy_series(cur, series, ids)
-        _upsert_latest(cur, latest, ids)
+        if unique:
+            new = _insert_batches(cur, [item.batch for item in unique.values()])
+            fresh = [item for key, item in unique.items() if key in new]
+            series = [row for item in fresh for row in item.series]
+            latest = newest_states(row for item in fresh for row in item.latest)
+            paths = {row.path for row in series} | {r.path for r in latest}
+            ids = _resolve(cur, conn, paths, learnt)
+            _copy_series(cur, series, ids)
+            _upsert_latest(cur, latest, ids)
+        events_stored = _insert_events(cur, writes.events)
+        statuses = _upsert_statuses(cur, writes.statuses)
+        _insert_dead_letters(cur, writes.dead_letters)
     _signal_ids.setdefault(conn, {}).update(learnt)  # committed: the ids are permanent
-    stored = tuple(key for key in unique if key in new)
-    duplicates = tuple(key for key in unique if key not in new) + tuple(repeated)
-    return StoreResult(stored, duplicates, len(series), sum(row.n for row in series))
+    return StoreResult(
+        stored=tuple(key for key in unique if key in new),
+        duplicates=tuple(key for key in unique if key not in new) + tuple(repeated),
+        series_rows=len(series),
+        samples=sum(row.n for row in series),
+        events_stored=events_stored,
+        event_duplicates=len(writes.events) - events_stored,
+        statuses=statuses,
+        dead_letters=len(writes.dead_letters),
+    )
+
+
+def _insert_batches(cur: psycopg.Cursor[Any], batches: Sequence[BatchRow]) -> set[tuple[str, int]]:
+    """Insert the batch rows; the keys of those that were not stored before."""
+    cur.execute(
+        _INSERT_BATCHES,
+        [
+            [b.vehicle_id for b in batches],
+            [b.sequence for b in batches],
+            [b.received_at for b in batches],
+            [b.catalogue_id for b in batches],
+            [b.first_time for b in batches],
+            [b.last_time for b in batches],
+            [b.samples for b in batches],
+            [b.capture_name for b in batches],
+            [b.capture_trigger for b in batches],
+        ],
+    )
+    return {(str(v), int(s)) for v, s in cur.fetchall()}
 
 
 def _resolve(
@@ -185,14 +265,55 @@ def _upsert_latest(
 
 def store_event(conn: Connection, vehicle_id: str, event: CrashEvent) -> bool:
     """Store a crash event; False when it is already stored (same vehicle, sequence, time)."""
-    row = event_row(vehicle_id, event)
-    with conn.transaction():
-        cur = conn.execute(
-            "INSERT INTO event (vehicle_id, sequence, time, kind, payload)"
-            " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
-            (row.vehicle_id, row.sequence, row.time, row.kind, row.payload),
+    return store_all(conn, Writes(events=[event_row(vehicle_id, event)])).events_stored == 1
+
+
+def _insert_events(cur: psycopg.Cursor[Any], rows: Sequence[EventRow]) -> int:
+    """Insert event rows, skipping those stored before; how many were new."""
+    if not rows:
+        return 0
+    cur.execute(
+        _INSERT_EVENTS,
+        [
+            [r.vehicle_id for r in rows],
+            [r.sequence for r in rows],
+            [r.time for r in rows],
+            [r.kind for r in rows],
+            [r.payload for r in rows],
+        ],
+    )
+    return len(cur.fetchall())
+
+
+def _upsert_statuses(cur: psycopg.Cursor[Any], rows: Sequence[StatusRow]) -> int:
+    """Upsert the newest status of each vehicle; how many vehicles' rows were given."""
+    newest = newest_statuses(rows)
+    if not newest:
+        return 0
+    cur.execute(
+        _UPSERT_STATUS,
+        [
+            [r.vehicle_id for r in newest],
+            [r.state for r in newest],
+            [r.time for r in newest],
+            [r.document for r in newest],
+        ],
+    )
+    return len(newest)
+
+
+def _insert_dead_letters(cur: psycopg.Cursor[Any], rows: Sequence[DeadLetterRow]) -> None:
+    if rows:
+        cur.execute(
+            _INSERT_DEAD,
+            [
+                [r.topic for r in rows],
+                [r.client_id for r in rows],
+                [r.reason for r in rows],
+                [r.detail for r in rows],
+                [bytes(r.payload) for r in rows],
+            ],
         )
-        return cur.fetchone() is not None
 
 
 def dead_letter(
