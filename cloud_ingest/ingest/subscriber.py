@@ -90,6 +90,7 @@ class Subscriber:
         client.on_connect = self._connected_cb
         client.on_disconnect = self._disconnected_cb
         client.on_message = self._message_cb
+        client.on_subscribe = self._subscribed_cb
         return client
 
     def _connect_properties(self) -> Properties:
@@ -167,10 +168,19 @@ class Subscriber:
         filters = topic_filters(self.config.group, self.config.topic_prefix)
         client.subscribe([(f, 1) for f in filters])
         log.info(
-            "connected to %s:%d, subscribed to %s", self.config.host, self.config.port, filters
+            "connected to %s:%d, subscribing to %s", self.config.host, self.config.port, filters
         )
         self._on_connection(True)
-        self._first.set()
+
+    def _subscribed_cb(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused the subscriptions: %s", ", ".join(refused))
+            if not self._first.is_set():
+                self._refusal = f"subscription refused: {', '.join(refused)}"
+        self._first.set()  # start() returns once the subscriptions are in place
 
     def _disconnected_cb(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _p: Any

@@ -83,18 +83,22 @@ class BatchRow:
     capture_trigger: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class SeriesRow:
-    """A ``telemetry_series`` row, its signal named by VSS path; ``times`` are ms offsets."""
+    """A ``telemetry_series`` row, its signal named by VSS path.
+
+    ``times`` are int32 ms offsets from ``start_time``, ``physical`` float64 values and
+    ``raw`` int64 raw values, as NumPy arrays of equal length.
+    """
 
     vehicle_id: str
     path: str
     sequence: int
     start_time: datetime
     end_time: datetime
-    times: list[int]
-    physical: list[float]
-    raw: list[int]
+    times: npt.NDArray[np.int32]
+    physical: npt.NDArray[np.float64]
+    raw: npt.NDArray[np.int64]
 
     @property
     def n(self) -> int:
@@ -217,9 +221,9 @@ def _series_rows(
                 sequence=sequence,
                 start_time=ms_to_datetime(first),
                 end_time=ms_to_datetime(int(times[stop - 1])),
-                times=offsets.tolist(),
-                physical=physical[start:stop].tolist(),
-                raw=series.raw[start:stop].tolist(),
+                times=offsets.astype(np.int32),
+                physical=np.asarray(physical[start:stop], dtype=np.float64),
+                raw=np.asarray(series.raw[start:stop], dtype=np.int64),
             )
         )
         start = stop

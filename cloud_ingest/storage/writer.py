@@ -36,6 +36,7 @@ import psycopg
 
 from edge_agent.wire import CrashEvent, TelemetryBatch, WireSchema
 
+from ._copy import COLUMNS, series_copy_data
 from .rows import (
     BatchRow,
     DeadLetterRow,
@@ -61,11 +62,6 @@ __all__ = [
 ]
 
 Connection: TypeAlias = "psycopg.Connection[Any]"
-
-_SERIES_COLUMNS = "vehicle_id, signal_id, sequence, start_time, end_time, n, times, physical, raw"
-_SERIES_TYPES = (
-    "text", "int4", "int8", "timestamptz", "timestamptz", "int4", "int4[]", "float8[]", "int8[]",
-)  # fmt: skip
 
 _INSERT_BATCHES = """
 INSERT INTO telemetry_batch (vehicle_id, sequence, received_at, catalogue_id, first_time,
@@ -227,23 +223,9 @@ def _resolve(
 def _copy_series(cur: psycopg.Cursor[Any], rows: Sequence[SeriesRow], ids: dict[str, int]) -> None:
     if not rows:
         return
-    statement = f"COPY telemetry_series ({_SERIES_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-    with cur.copy(statement) as copy:
-        copy.set_types(list(_SERIES_TYPES))
-        for row in rows:
-            copy.write_row(
-                (
-                    row.vehicle_id,
-                    ids[row.path],
-                    row.sequence,
-                    row.start_time,
-                    row.end_time,
-                    row.n,
-                    row.times,
-                    row.physical,
-                    row.raw,
-                )
-            )
+    data = series_copy_data(rows, ids)
+    with cur.copy(f"COPY telemetry_series ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(data)
 
 
 def _upsert_latest(
