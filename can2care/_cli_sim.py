@@ -1,4 +1,5 @@
-"""``can2care sim``: simulate a vehicle's CAN traffic with scenarios, or replay a CAN log."""
+"""``can2care sim``: simulate a vehicle's CAN traffic with scenarios, replay a CAN log, or run a
+fleet of simulated vehicles against an MQTT broker."""
 
 from __future__ import annotations
 
@@ -43,6 +44,52 @@ def register(subparsers: Any) -> None:
     _bus_arguments(replay)
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(func=_replay)
+    _register_fleet(commands)
+
+
+def _register_fleet(commands: Any) -> None:
+    fleet = commands.add_parser(
+        "fleet",
+        help="a fleet load generator: N simulated vehicles publishing telemetry over MQTT",
+        description="N simulated vehicles, each with its own client id and login, publishing "
+        "telemetry batches (wire format, QoS 1) and a retained status to an MQTT broker. "
+        "--provision DIR writes the broker's password file and ACL for the fleet, the ingest "
+        "user's password and the credentials file, and exits.",
+    )
+    fleet.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
+    fleet.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    fleet.add_argument("--vehicles", type=int, help="vehicles (default: all in --credentials)")
+    fleet.add_argument(
+        "--rate", type=float, default=100.0, help="samples/s per vehicle (default 100)"
+    )
+    fleet.add_argument(
+        "--batch-interval", type=float, default=10.0, help="seconds per batch (default 10)"
+    )
+    fleet.add_argument("--duration", default="60", help='seconds, or e.g. "5m" (default 60)')
+    fleet.add_argument(
+        "--mix", help='drives and weights, e.g. "urban=4,highway=3,crash=1" (cycles, scenarios)'
+    )
+    fleet.add_argument("--seed", type=int, default=0, help="the fleet's seed (default 0)")
+    fleet.add_argument(
+        "--connect-rate", type=float, default=200.0, help="connections per second (default 200)"
+    )
+    fleet.add_argument("--max-inflight", type=int, default=20, help="per vehicle (default 20)")
+    fleet.add_argument("--id-prefix", default="fleet-", help='vehicle ids (default "fleet-")')
+    login = fleet.add_mutually_exclusive_group()
+    login.add_argument("--credentials", type=Path, metavar="JSON", help="a credentials file")
+    login.add_argument(
+        "--password-seed", metavar="TEXT", help="derive the passwords from this text"
+    )
+    fleet.add_argument(
+        "--provision",
+        type=Path,
+        metavar="DIR",
+        help="write passwords, acl, ingest.password and fleet.json to DIR, then exit",
+    )
+    fleet.add_argument(
+        "--progress-every", type=float, default=5.0, help="seconds between progress lines"
+    )
+    fleet.set_defaults(func=_fleet)
 
 
 def _bus_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,3 +198,94 @@ def _replay(args: argparse.Namespace) -> int:
         f"({stats.log_seconds:.1f} s of log)"
     )
     return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from simulators import FleetError, parse_duration
+    from simulators.fleet import (
+        DEFAULT_MIX,
+        Fleet,
+        FleetConfig,
+        FleetStats,
+        fleet_credentials,
+        parse_mix,
+        provision,
+        read_credentials,
+    )
+
+    try:
+        if args.credentials is not None:
+            credentials = read_credentials(args.credentials)
+        else:
+            count = 10 if args.vehicles is None else args.vehicles
+            if count < 1:
+                return _error("--vehicles must be positive")
+            credentials = fleet_credentials(args.id_prefix, count, seed=args.password_seed)
+        if args.provision is not None:
+            done = provision(args.provision, credentials[: args.vehicles])
+            print(
+                f"provisioned {len(credentials[: args.vehicles]):,} vehicles: "
+                f"{done.password_file}, {done.acl_file}, {done.ingest_password_file} "
+                f"(user {done.ingest_user}), {done.credentials_file}"
+            )
+            return 0
+        duration = parse_duration(args.duration)
+        if duration is None or duration <= 0:
+            return _error(f"--duration: not a duration: {args.duration!r}")
+        vehicles = len(credentials) if args.vehicles is None else args.vehicles
+        anonymous = args.credentials is None and args.password_seed is None
+        config = FleetConfig(
+            vehicles=vehicles,
+            host=args.host,
+            port=args.port,
+            credentials=() if anonymous else tuple(credentials),
+            id_prefix=args.id_prefix,
+            samples_per_s=args.rate,
+            batch_interval_s=args.batch_interval,
+            connect_rate=args.connect_rate,
+            mix=DEFAULT_MIX if args.mix is None else parse_mix(args.mix),
+            seed=args.seed,
+            max_inflight=args.max_inflight,
+        )
+        fleet = Fleet(config)
+        previous: list[FleetStats] = []
+
+        def progress(stats: FleetStats) -> bool:
+            last = previous[-1] if previous else None
+            previous.append(stats)
+            seconds = stats.elapsed_s - (last.elapsed_s if last else 0.0)
+            samples = stats.samples_acked - (last.samples_acked if last else 0)
+            print(
+                f"{stats.elapsed_s:7.1f} s  connected {stats.connected:,}/{stats.vehicles:,}  "
+                f"lost {stats.connection_losses:,}  refused {stats.refused:,}  "
+                f"acked {stats.acked:,}  {samples / max(seconds, 1e-9):,.0f} samples/s",
+                flush=True,
+            )
+            # every vehicle refused and none connected: the logins are wrong, stop here
+            return len(stats.refused_vehicles) == stats.vehicles and stats.connects == 0
+
+        stats = fleet.run(duration, progress=progress, progress_every_s=args.progress_every)
+    except FleetError as exc:
+        return _error(exc)
+    _summary(stats)
+    if stats.connects == 0:
+        reasons = ", ".join(f"{k} ({n}x)" for k, n in stats.refusals.items()) or "none"
+        return _error(f"no vehicle could connect (refusals: {reasons})")
+    return 0
+
+
+def _summary(stats: Any) -> None:
+    seconds = max(stats.elapsed_s, 1e-9)
+    print(
+        f"vehicles {stats.vehicles:,}: {stats.connected:,} connected at the end, "
+        f"{stats.connection_losses:,} connections lost, {stats.reconnects:,} reconnects, "
+        f"{stats.refused:,} refusals"
+        + "".join(f"\n  refused: {k}: {n:,}" for k, n in stats.refusals.items())
+    )
+    print(
+        f"batches {stats.published:,} published, {stats.acked:,} acked, "
+        f"{stats.unacked:,} unacked, {stats.dropped:,} dropped; "
+        f"{stats.acked / seconds:,.1f} messages/s, {stats.samples_acked / seconds:,.0f} "
+        f"samples/s, {stats.payload_bytes:,} payload bytes"
+    )
+    print(f"CPU {stats.cpu_s:.1f} s in {stats.elapsed_s:.1f} s ({stats.cpu_s / seconds:.0%})")

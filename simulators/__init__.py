@@ -11,17 +11,23 @@ scenarios in, time series and labels out. Frames are encoded by a vectorised enc
 own (`FrameEncoder`); logs and buses are the edges (`write_log`, `send_frames`,
 `replay_log`). File formats: docs/simulator.md.
 
+`Fleet` (``simulators.fleet``, imported on first use: it needs paho-mqtt) is a load generator
+of many simulated vehicles publishing telemetry to an MQTT broker.
+
 Errors::
 
     SimulatorError          a simulation or replay cannot run as asked (permanent)
      ├── ScenarioError      a scenario file or scenario is wrong (path, line, field)
-     └── ReplayError        a log cannot be replayed (unreadable log)
+     ├── ReplayError        a log cannot be replayed (unreadable log)
+     └── FleetError         a fleet cannot run as configured (options, credentials, broker)
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .candump import format_candump, write_candump
 from .drive import Drive, check_scenarios, simulate
 from .encoder import FrameEncoder, MessageCodec
-from .errors import ReplayError, ScenarioError, SimulatorError
+from .errors import FleetError, ReplayError, ScenarioError, SimulatorError
 from .labels import Label, read_labels, write_labels
 from .outputs import SendStats, frame_messages, send_frames, write_log
 from .replay import replay_log
@@ -30,9 +36,18 @@ from .scenarios import KINDS, Scenario
 from .traffic import TrafficGenerator
 from .vehicle import Trace, VehicleConfig
 
+if TYPE_CHECKING:
+    from .fleet import Fleet, FleetConfig, FleetStats
+
+_FLEET = ("Fleet", "FleetConfig", "FleetStats")
+
 __all__ = [
     "KINDS",
     "Drive",
+    "Fleet",
+    "FleetConfig",
+    "FleetError",
+    "FleetStats",
     "FrameEncoder",
     "Label",
     "MessageCodec",
@@ -59,3 +74,11 @@ __all__ = [
     "write_labels",
     "write_log",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FLEET:
+        from . import fleet
+
+        return getattr(fleet, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

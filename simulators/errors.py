@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ReplayError", "ScenarioError", "SimulatorError"]
+__all__ = ["FleetError", "ReplayError", "ScenarioError", "SimulatorError"]
 
 
 class SimulatorError(Exception):
@@ -35,3 +35,8 @@ class ScenarioError(SimulatorError):
 
 class ReplayError(SimulatorError):
     """A log cannot be replayed (unreadable log, bus that cannot be opened)."""
+
+
+class FleetError(SimulatorError):
+    """A fleet cannot run as configured: bad options, an unreadable credentials file, or a
+    broker that cannot be reached when the fleet starts."""
