@@ -100,7 +100,7 @@ class Publisher:
 
     def __init__(
         self, port: int, *, client_id: str | None = None, username: str | None = None,
-        password: str | None = None,
+        password: str | None = None, max_inflight: int = 20,
     ) -> None:  # fmt: skip
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -112,6 +112,7 @@ class Publisher:
         self.acks: dict[int, int] = {}
         self._acked = threading.Condition()
         self.client.on_publish = self._on_publish
+        self.client.max_inflight_messages_set(max_inflight)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
