@@ -17,68 +17,18 @@ Target (issue 6): 10,000 vehicles held for 60 s, 0 connections lost.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._services import cpu_seconds, raise_nofile, rss_mb, start_acl_broker
 from can2care.devservices import _proc
 from cloud_ingest.provisioning import VehicleCredential
 from simulators.fleet import Fleet, FleetConfig, FleetStats, fleet_credentials, provision
 
 _TARGET_VEHICLES = 10_000
 _TARGET_SECONDS = 60.0
-
-
-def _raise_nofile() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _broker_cpu(pid: int) -> float:
-    """The broker's CPU seconds (user + system) from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _broker_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _start_broker(root: Path, port: int) -> subprocess.Popen[bytes]:
-    owner = _proc.service_user("mosquitto")
-    lines = [
-        "per_listener_settings false",
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {root / 'passwords'}",
-        f"acl_file {root / 'acl'}",
-        "max_connections -1",
-        f"log_dest file {root / 'mosquitto.log'}",
-        "log_type error",
-        "log_type warning",
-    ]
-    if owner is not None:
-        lines.append("user mosquitto")
-    (root / "mosquitto.conf").write_text("\n".join(lines) + "\n")
-    _proc.chown_tree(root, owner)
-    binary = _proc.find_binary("mosquitto", hint="install mosquitto (scripts/setup does)")
-    process = subprocess.Popen(
-        [str(binary), "-c", str(root / "mosquitto.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_raise_nofile,
-    )
-    if not _proc.wait_until(lambda: not _proc.port_is_free("127.0.0.1", port), 10):
-        process.terminate()
-        raise SystemExit("the broker did not start")
-    return process
 
 
 def main() -> None:
@@ -89,14 +39,14 @@ def main() -> None:
     parser.add_argument("--batch-interval", type=float, default=30.0, help="s")
     parser.add_argument("--connect-rate", type=float, default=1000.0, help="per s")
     args = parser.parse_args()
-    _raise_nofile()
+    raise_nofile()
     tmp = Path(tempfile.mkdtemp(prefix="can2care-bench-fleet-"))
     tmp.chmod(0o755)
     try:
         credentials = fleet_credentials("bench-", args.vehicles, seed="bench-fleet")
         provision(tmp, credentials)
         port = _proc.free_port()
-        broker = _start_broker(tmp, port)
+        broker = start_acl_broker(tmp, port)
         try:
             _bench(args, port, credentials, broker.pid)
         finally:
@@ -136,14 +86,14 @@ def _bench(
             f"({ramp.refused} refused, {ramp.connect_errors} socket errors)",
             flush=True,
         )
-        first, broker_cpu0 = fleet.stats(), _broker_cpu(broker_pid)
+        first, broker_cpu0 = fleet.stats(), cpu_seconds(broker_pid)
         least = first.connected
         end = time.monotonic() + args.duration
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             least = min(least, fleet.stats().connected)
-        last, broker_cpu1 = fleet.stats(), _broker_cpu(broker_pid)
-        broker_rss = _broker_rss_mb(broker_pid)
+        last, broker_cpu1 = fleet.stats(), cpu_seconds(broker_pid)
+        broker_rss = rss_mb(broker_pid)
     finally:
         final = fleet.stop()
     _report(args, first, last, final, least, broker_cpu1 - broker_cpu0, broker_rss)
