@@ -7,6 +7,6 @@ Topic layout and payloads: docs/mqtt-topics.md. Errors::
 """
 
 from .errors import MqttConfigError, MqttError
-from .link import LinkStats, MqttLink
+from .link import LinkStats, MqttLink, sender_properties
 
-__all__ = ["LinkStats", "MqttConfigError", "MqttError", "MqttLink"]
+__all__ = ["LinkStats", "MqttConfigError", "MqttError", "MqttLink", "sender_properties"]

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .errors import MqttConfigError
@@ -39,12 +41,21 @@ if TYPE_CHECKING:
     from ..config import MqttConfig
     from ..outbox import Outbox
 
-__all__ = ["LinkStats", "MqttLink"]
+__all__ = ["LinkStats", "MqttLink", "sender_properties"]
 
 log = logging.getLogger(__name__)
 
 # Longest wait in select: keepalive checks and the status timer need a tick.
 _TICK = 0.5
+
+
+def sender_properties(client_id: str) -> Properties:
+    """The PUBLISH properties of a vehicle's messages: its client id as the ``client_id``
+    user property, so the cloud can name the sender of a message it cannot store (MQTT does
+    not tell a subscriber who published)."""
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.UserProperty = ("client_id", client_id)
+    return properties
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,7 @@ class MqttLink:
         self._status_payload = status_payload
         self._status_interval = status_interval_s
         self._client = self._make_client(client_id)
+        self._properties = sender_properties(client_id)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -339,7 +351,9 @@ class MqttLink:
             return
         records = self.outbox.pending(room, exclude=set(self._inflight.values()))
         for record in records:
-            info = self._client.publish(record.topic, record.payload, qos=record.qos)
+            info = self._client.publish(
+                record.topic, record.payload, qos=record.qos, properties=self._properties
+            )
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 log.debug(
                     "mqtt publish of record %d deferred: %s", record.id, mqtt.error_string(info.rc)

@@ -366,7 +366,7 @@ class Fleet:
         base_ms = v.origin_ms + k * playback.slot_ms
         batch = playback.batch(v.phase + k, base_ms, self._sequence_base + k)
         payload = encode_telemetry(batch, self.schema)
-        info = v.client.publish(v.telemetry_topic, payload, qos=1)
+        info = v.client.publish(v.telemetry_topic, payload, qos=1, properties=v.properties)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             counters.dropped += 1
             return

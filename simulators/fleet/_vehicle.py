@@ -20,6 +20,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.mqtt import sender_properties
+
 from ._config import FleetConfig
 from ._playback import Playback
 
@@ -68,6 +70,7 @@ class Vehicle:
         "next_status",
         "origin_ms",
         "phase",
+        "properties",
         "playback",
         "refused",
         "sent_batches",
@@ -116,6 +119,7 @@ class Vehicle:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self.client = client
+        self.properties = sender_properties(f"can2care-{vehicle_id}")
 
     def status_payload(self, online: bool) -> bytes:
         """The retained status document (docs/mqtt-topics.md)."""

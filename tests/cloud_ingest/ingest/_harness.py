@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud_ingest.ingest import IngestConfig, IngestService, load_ingest_config
 from cloud_ingest.storage import Vehicle, migrate, register_vehicles
 from dbc import demo_catalogue
+from edge_agent.mqtt import sender_properties
 from edge_agent.wire import Series, TelemetryBatch, WireSchema, encode_telemetry
 from tests.edge_agent._drive import wait_until
 
@@ -102,11 +103,11 @@ class Publisher:
         self, port: int, *, client_id: str | None = None, username: str | None = None,
         password: str | None = None, max_inflight: int = 20,
     ) -> None:  # fmt: skip
+        self.client_id = client_id or f"pub-{uuid.uuid4().hex[:8]}"
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
         )
+        self.properties = sender_properties(self.client_id)  # as the edge agent sends them
         if username is not None:
             self.client.username_pw_set(username, password)
         self.acks: dict[int, int] = {}
@@ -123,7 +124,7 @@ class Publisher:
 
     def publish(self, topic: str, payload: bytes, *, wait: bool = True) -> int:
         """Publish at QoS 1; the PUBACK's reason code (0: accepted) when waiting."""
-        info = self.client.publish(topic, payload, qos=1)
+        info = self.client.publish(topic, payload, qos=1, properties=self.properties)
         if not wait:
             return 0
         with self._acked:

@@ -86,9 +86,9 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_stored(
     publisher.close()
     with __import__("psycopg").connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT topic, reason, detail, payload FROM dead_letter ORDER BY id"
+            "SELECT topic, reason, detail, payload, client_id FROM dead_letter ORDER BY id"
         ).fetchall()
-    reasons = {topic: reason for topic, reason, _d, _p in rows[:4]}
+    reasons = {topic: reason for topic, reason, _d, _p, _c in rows[:4]}
     assert reasons == {
         f"{prefix}/veh-1/telemetry": "malformed",
         f"{prefix}/veh-9/telemetry": "unknown_vehicle",
@@ -98,6 +98,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_stored(
     assert rows[4][1] == "unsupported_version"
     assert [bytes(r[3]) for r in rows[:4]] == list(bad.values())  # the bytes as received
     assert all(r[2] for r in rows)  # each says what is wrong
+    assert {r[4] for r in rows} == {"can2care-veh-1"}  # and who sent it
     assert health["healthy"] and health["pending_messages"] == 0
 
 
