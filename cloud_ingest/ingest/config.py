@@ -245,7 +245,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         ("tls", "cert_file"),
         ("tls", "key_file"),
     ):
-        table = data.get("mqtt", {}).get("tls", {}) if section == "tls" else data.get(section, {})
+        mqtt = data.get("mqtt")
+        tls = mqtt.get("tls") if isinstance(mqtt, dict) else None
+        table = tls if section == "tls" else data.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
             table[key] = str(base / table[key])
     for entry in data.get("catalogues", []) if isinstance(data.get("catalogues"), list) else []:

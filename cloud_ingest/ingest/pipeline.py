@@ -190,12 +190,15 @@ class Writer(threading.Thread):
                 continue
             except psycopg.Error as exc:
                 return self._refused(flush, exc)
+            except Exception as exc:  # a bug must not stop the writer: find the message
+                log.exception("storing a flush of %d messages failed", len(flush))
+                return self._refused(flush, exc)
             self._metrics.commit_seconds.observe(time.perf_counter() - started)
             self._backoff.reset()
             self._record(flush, result)
             return True
 
-    def _refused(self, flush: Flush, exc: psycopg.Error) -> bool:
+    def _refused(self, flush: Flush, exc: Exception) -> bool:
         """The database refused ``flush`` for good: find the message, dead-letter it."""
         if len(flush) > 1:
             log.warning("the database refused a flush of %d messages (%s); storing them one "

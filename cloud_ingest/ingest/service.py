@@ -198,8 +198,10 @@ class IngestService:
             oldest = (_now_ms() - self._pending[0]) / 1000 if self._pending else 0.0
         self.metrics.oldest_pending_seconds.set(oldest)
         database_ok = self.writer.last_error is None
+        running = not self._started or (self.writer.is_alive() and self.formatter.is_alive())
         return {
-            "healthy": self.subscriber.connected and database_ok,
+            "healthy": self.subscriber.connected and database_ok and running,
+            "pipeline_running": running,
             "mqtt_connected": self.subscriber.connected,
             "database_ok": database_ok,
             "database_error": self.writer.last_error,

@@ -21,6 +21,7 @@ permanent, the payload belongs in the dead letters.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -187,6 +188,8 @@ def telemetry_rows(
     first = min((s.start_time for s in series), default=None)
     last = max((s.end_time for s in series), default=None)
     capture = batch.capture
+    if capture is not None and "\x00" in capture.name:
+        raise RowError(f"the capture name {capture.name!r} holds a NUL character")
     row = BatchRow(
         vehicle_id=vehicle_id,
         sequence=batch.sequence,
@@ -253,6 +256,8 @@ def event_row(vehicle_id: str, event: CrashEvent) -> EventRow:
             f"but came from {vehicle_id!r}"
         )
     document = encode_event(event)[2:].decode("utf-8")  # after the version and kind bytes
+    if _JSON_NUL.search(document):
+        raise RowError(f"crash event {event.sequence} holds a NUL character in a text field")
     return EventRow(vehicle_id, event.sequence, ms_to_datetime(event.time_ms), "crash", document)
 
 
@@ -278,6 +283,9 @@ class DeadLetterRow:
 
 
 _STATES = ("online", "offline")
+# A \u0000 escape in JSON text (not an escaped backslash before "u0000"): PostgreSQL's text
+# and jsonb cannot hold NUL, so such a document is refused here, not by the database.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _MAX_STATUS_BYTES = 65_536
 
 
@@ -293,6 +301,8 @@ def status_row(vehicle_id: str, payload: bytes) -> StatusRow:
         document = json.loads(bytes(payload).decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RowError(f"status document is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise RowError("status document is nested too deeply") from None
     if not isinstance(document, dict):
         raise RowError("status document is not a JSON object")
     state = document.get("state")
@@ -307,6 +317,12 @@ def status_row(vehicle_id: str, payload: bytes) -> StatusRow:
     if isinstance(time_ms, bool) or not isinstance(time_ms, int):
         raise RowError(f"status document's time_ms is {time_ms!r}, not an integer")
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape, e.g. "\ud800"
+        raise RowError("status document is not Unicode text (a lone surrogate)") from None
+    if _JSON_NUL.search(text):
+        raise RowError("status document holds a NUL character (\\u0000), which text cannot")
     return StatusRow(vehicle_id, str(state), ms_to_datetime(time_ms), text)
 
 

@@ -223,6 +223,10 @@ def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
 def _text(field: str, value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
         raise _Problem(field, f"must be text of 1 to {MAX_TEXT} characters, not {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape, e.g. "\ud800"
+        raise _Problem(field, f"is not Unicode text (a lone surrogate): {value!r}") from None
     return value
 
 

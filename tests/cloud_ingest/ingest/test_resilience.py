@@ -21,7 +21,7 @@ from cloud_ingest.provisioning import VehicleCredential, new_password, write_bro
 from edge_agent.wire import encode_event
 from tests.cloud_ingest.storage._samples import crash
 from tests.fixtures.fix_dirs import make_service_dir
-from tests.fixtures.fix_mqtt import configured_broker
+from tests.fixtures.fix_mqtt import OwnBroker, configured_broker
 
 from ._harness import (
     Publisher,
@@ -222,3 +222,28 @@ def test_one_of_two_ingest_processes_killed_under_load_loses_and_repeats_nothing
             conn.execute("SELECT vehicle_id, count(*) FROM telemetry_batch GROUP BY 1").fetchall()
         )
     assert sum(per_vehicle.values()) == sent and len(per_vehicle) == len(vehicles)
+
+
+def test_the_service_reconnects_after_a_broker_restart_and_resumes(
+    db_url: str, own_broker: OwnBroker
+) -> None:
+    prefix = topic_prefix()
+    prepare_database(db_url, ["veh-1"])
+    config = ingest_config(db_url, own_broker.port, prefix)
+    with running_service(config) as service:
+        publisher = Publisher(own_broker.port)
+        for sequence in range(5):
+            publisher.publish(f"{prefix}/veh-1/telemetry", batch_payload(sequence))
+        publisher.close()
+        assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry_batch") == 5)
+        own_broker.stop()
+        assert wait_until(lambda: not service.health()["mqtt_connected"], 30)
+        own_broker.start()
+        assert wait_until(lambda: service.health()["mqtt_connected"], 60)
+        publisher = Publisher(own_broker.port)
+        for sequence in range(5, 10):
+            publisher.publish(f"{prefix}/veh-1/telemetry", batch_payload(sequence))
+        publisher.close()
+        assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry_batch") == 10)
+        assert service.metrics.mqtt_connects._value.get() == 2
+        assert service.health()["healthy"]
