@@ -401,3 +401,10 @@ def test_cli_a_syntax_error_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_cli_a_bad_broker_option_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--check", "--database", "x", "--broker", "no-port"]) == 1
     assert "--broker 'no-port' is not HOST:PORT" in capsys.readouterr().err
+
+
+def test_the_deployed_example_loads() -> None:
+    example = Path(__file__).parents[3] / "deploy" / "ingest.example.toml"
+    config = load_ingest_config(example, env={})
+    assert config.mqtt.tls is not None and config.mqtt.port == 8883
+    assert config.database.url.startswith("postgresql://")
