@@ -115,6 +115,7 @@ class Fleet:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._draining = threading.Event()
+        self._quiet = threading.Event()  # the loop saw _draining: it publishes no more batches
         self._attempts: list[tuple[float, int]] = []  # (due, vehicle index)
         self._batches: list[tuple[float, int]] = []
         self._connect_gate = 0.0
@@ -158,6 +159,9 @@ class Fleet:
         """Stop publishing, wait up to ``drain_s`` for PUBACKs, go offline and disconnect."""
         self._draining.set()
         deadline = time.monotonic() + drain_s
+        # A batch being published when draining starts is counted before the wait below.
+        while self._alive() and not self._quiet.wait(0.05) and time.monotonic() < deadline:
+            pass
         while time.monotonic() < deadline and self._unacked() and self._alive():
             time.sleep(0.02)
         stats = self.stats()
@@ -254,7 +258,9 @@ class Fleet:
             while not self._stop.is_set():
                 now = time.monotonic()
                 self._connect_due(now)
-                if not self._draining.is_set():
+                if self._draining.is_set():
+                    self._quiet.set()
+                else:
                     self._publish_due(now)
                 self._misc(now)
                 self._select(self._wait(now))
