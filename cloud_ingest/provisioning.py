@@ -5,7 +5,14 @@ and may publish only under its own ``v1/<vehicle_id>/`` (telemetry, events, stat
 service logs in as one user that may read those topics of every vehicle (docs/mqtt-topics.md).
 
 The formatters (``mosquitto_password_line``, ``acl_text``) are pure; ``write_broker_files``
-writes both files atomically. The broker reads them at start and again on SIGHUP, so after
+writes both files atomically, and ``update_broker_files`` rewrites them for a changed fleet,
+keeping the password lines of vehicles already provisioned and making passwords for new ones.
+Plain passwords exist only once, in a credentials file (``write_credentials``, JSON, mode 0600)
+from which each vehicle gets its own::
+
+    {"version": 1, "vehicles": [{"vehicle_id": "veh-1", "password": "..."}, ...]}
+
+The broker reads its files at start and again on SIGHUP, so after
 writing, the caller signals the broker (``kill -HUP``) to apply a changed fleet.
 
 Errors: ``ValueError`` for a vehicle id or user name that cannot be a topic level, a duplicate,
@@ -17,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -34,9 +42,12 @@ __all__ = [
     "acl_text",
     "mosquitto_password_line",
     "new_password",
+    "read_credentials",
+    "update_broker_files",
     "validate_vehicle_id",
     "verify_password_line",
     "write_broker_files",
+    "write_credentials",
 ]
 
 DEFAULT_INGEST_USER = "can2care-ingest"
@@ -232,3 +243,111 @@ def write_broker_files(
     _write_atomically(acl_path, acl)
     log.info("wrote broker credentials for %d vehicles to %s", len(creds), directory)
     return password_path, acl_path
+
+
+def _password_lines_text(lines: Sequence[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """The lines of a Mosquitto password file by user name (empty if there is no file)."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return {}
+    lines: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, _hash = line.partition(":")
+        if not sep or not user:
+            raise ValueError(f"{path}:{number}: not a 'user:hash' password line")
+        lines[user] = line
+    return lines
+
+
+def update_broker_files(
+    directory: Path,
+    vehicle_ids: Iterable[str],
+    *,
+    ingest_user: str = DEFAULT_INGEST_USER,
+    prefix: str = "v1",
+) -> tuple[list[VehicleCredential], str | None]:
+    """Rewrite ``passwords`` and ``acl`` in ``directory`` for exactly ``vehicle_ids``.
+
+    A vehicle (or the ingest user) already in the password file keeps its line, so its login
+    does not change; a new one gets a fresh password; a vehicle no longer listed loses its
+    login. Returns the new vehicles' credentials and the ingest user's new password (None when
+    it kept its line): hand them out, they are not kept in plain text anywhere else.
+    """
+    ingest_user = validate_vehicle_id(ingest_user, what="ingest user")
+    ids = _unique_ids(vehicle_ids, ingest_user)
+    password_path = directory / "passwords"
+    existing = read_password_file(password_path)
+    ingest_password = None
+    if ingest_user in existing:
+        lines = [existing[ingest_user]]
+    else:
+        ingest_password = new_password()
+        lines = [mosquitto_password_line(ingest_user, ingest_password)]
+    fresh: list[VehicleCredential] = []
+    for vehicle_id in ids:
+        if vehicle_id in existing:
+            lines.append(existing[vehicle_id])
+        else:
+            credential = VehicleCredential(vehicle_id, new_password())
+            fresh.append(credential)
+            lines.append(mosquitto_password_line(vehicle_id, credential.password))
+    acl = acl_text(ids, ingest_user=ingest_user, prefix=prefix)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_atomically(password_path, _password_lines_text(lines))
+    _write_atomically(directory / "acl", acl)
+    log.info("broker logins for %d vehicles in %s (%d new)", len(ids), directory, len(fresh))
+    return fresh, ingest_password
+
+
+_CREDENTIALS_VERSION = 1
+
+
+def write_credentials(path: Path, credentials: Sequence[VehicleCredential]) -> None:
+    """Write a credentials file (JSON, mode 0600, replaced atomically)."""
+    document = {
+        "version": _CREDENTIALS_VERSION,
+        "vehicles": [{"vehicle_id": c.vehicle_id, "password": c.password} for c in credentials],
+    }
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1)
+            handle.write("\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_credentials(path: Path) -> list[VehicleCredential]:
+    """The credentials in a file `write_credentials` wrote; ValueError naming the problem."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the credentials: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("version") != _CREDENTIALS_VERSION:
+        raise ValueError(f"{path}: not a version {_CREDENTIALS_VERSION} credentials file")
+    vehicles = document.get("vehicles")
+    if not isinstance(vehicles, list) or not vehicles:
+        raise ValueError(f"{path}: 'vehicles' must be a non-empty list")
+    credentials = []
+    for i, entry in enumerate(vehicles):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("vehicle_id"), str)
+            and isinstance(entry.get("password"), str)
+        ):
+            raise ValueError(f"{path}: vehicles[{i}] needs a 'vehicle_id' and a 'password'")
+        credentials.append(VehicleCredential(entry["vehicle_id"], entry["password"]))
+    return credentials

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloud_ingest import provisioning
 from cloud_ingest.provisioning import (
     DEFAULT_INGEST_USER,
     VehicleCredential,
@@ -64,45 +63,15 @@ def fleet_credentials(
 
 def write_credentials(path: Path, credentials: Sequence[VehicleCredential]) -> None:
     """Write the credentials file (mode 0600, replaced atomically)."""
-    document = {
-        "version": _VERSION,
-        "vehicles": [{"vehicle_id": c.vehicle_id, "password": c.password} for c in credentials],
-    }
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-            handle.write("\n")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    provisioning.write_credentials(path, credentials)
 
 
 def read_credentials(path: Path) -> list[VehicleCredential]:
     """The credentials in a file `write_credentials` wrote; `FleetError` naming the problem."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FleetError(f"{path}: cannot read the credentials: {exc.strerror or exc}") from exc
+        return provisioning.read_credentials(path)
     except ValueError as exc:
-        raise FleetError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("version") != _VERSION:
-        raise FleetError(f"{path}: not a version {_VERSION} fleet credentials file")
-    vehicles = document.get("vehicles")
-    if not isinstance(vehicles, list) or not vehicles:
-        raise FleetError(f"{path}: 'vehicles' must be a non-empty list")
-    credentials = []
-    for i, entry in enumerate(vehicles):
-        if not (
-            isinstance(entry, dict)
-            and isinstance(entry.get("vehicle_id"), str)
-            and isinstance(entry.get("password"), str)
-        ):
-            raise FleetError(f"{path}: vehicles[{i}] needs a 'vehicle_id' and a 'password'")
-        credentials.append(VehicleCredential(entry["vehicle_id"], entry["password"]))
-    return credentials
+        raise FleetError(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)
