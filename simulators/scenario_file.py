@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from can2care import tomlfile
+from can2care.durations import parse_duration
 
 from .errors import ScenarioError
 from .scenarios import KINDS, Param, Scenario
@@ -38,7 +39,6 @@ from .scenarios import KINDS, Param, Scenario
 __all__ = ["DRIVE_KEYS", "ScenarioFile", "load_scenario_file", "parse_duration", "parse_scenarios"]
 
 _VERSION = 1
-_DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 #: Keys of the ``[drive]`` table and their types.
 DRIVE_KEYS: Mapping[str, type] = MappingProxyType(
@@ -66,25 +66,6 @@ class ScenarioFile:
     drive: Mapping[str, Any] = field(default_factory=dict)
     scenarios: tuple[Scenario, ...] = ()
     source: str | None = None
-
-
-def parse_duration(value: object) -> float | None:
-    """Seconds from a number or a string such as ``"90"``, ``"90s"``, ``"15m"``, ``"1h30m"``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        match = _DURATION_RE.fullmatch(text)
-        if match and any(match.groups()):
-            h, m, s = (float(g) if g else 0.0 for g in match.groups())
-            return h * 3600.0 + m * 60.0 + s
-    return None
 
 
 def load_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
