@@ -116,10 +116,11 @@ class Condition:
 
 def compile_condition(text: str) -> Condition:
     """Compile a condition; `ExpressionError` quoting the text and the column on any problem."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
+    try:  # in parentheses, so that a condition may span lines (TOML's multi-line strings)
+        tree = ast.parse(f"({text.strip()})", mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(text, f"not an expression ({exc.msg})", exc.offset) from None
+        column = None if exc.offset is None else max(exc.offset - 1, 1)
+        raise ExpressionError(text, f"not an expression ({exc.msg})", column) from None
     compiler = _Compiler(text)
     if not _is_condition(tree.body):
         raise compiler.fail(tree.body, "this is a number, not a condition (compare it)")
@@ -150,7 +151,10 @@ class _Compiler:
         self._held = 0
 
     def fail(self, node: ast.AST, problem: str) -> ExpressionError:
-        return ExpressionError(self.text, problem, getattr(node, "col_offset", -1) + 1)
+        # col_offset counts from 0 and the text was parsed after an opening parenthesis
+        line = getattr(node, "lineno", 1)
+        column = getattr(node, "col_offset", 0) + (0 if line == 1 else 1)
+        return ExpressionError(self.text, problem, max(column, 1))
 
     def node(self, node: ast.AST) -> _Node:
         if isinstance(node, ast.BoolOp):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ def engine(body: str) -> Engine:
     return Engine(parse_rules("version = 1\n" + body, "test.toml"))
 
 
-def obs(**signals: tuple[Sequence[int], Sequence[float]]) -> Observations:
+def obs(**signals: tuple[Any, Any]) -> Observations:
     paths = {"volts": V, "speed": SPEED}
     return Observations(
         {
@@ -95,7 +97,7 @@ def test_cooldown_and_repeat() -> None:
         ("renotified", 700.0),
         ("renotified", 1300.0),
         ("cleared", 1400.0),
-        ("raised", 5000.0 if False else 9000.0),  # the cooldown ends at 5000 s: next sample
+        ("raised", 9000.0),  # the cooldown ends at 5000 s: the next sample after it
     ]
 
 
@@ -114,7 +116,8 @@ id = "parked_low"
 title = "12 V low while parked"
 category = "care"
 severity = "warning"
-when = 'held(Vehicle.Speed < 1, "10m") and mean(Vehicle.LowVoltageBattery.CurrentVoltage, "2m") < 11.8'
+when = '''held(Vehicle.Speed < 1, "10m")
+        and mean(Vehicle.LowVoltageBattery.CurrentVoltage, "2m") < 11.8'''
 """
     t = seconds(*range(0, 1200, 30))
     speed = [0.0] * len(t)
@@ -210,6 +213,6 @@ when = 'held(Vehicle.Speed < 1, "3m") and max(Vehicle.LowVoltageBattery.CurrentV
     bounds = [0, *cuts, 80]
     parts = [
         obs(volts=(t[a:b], volts[a:b]), speed=(t[a:b], speed[a:b]))
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in itertools.pairwise(bounds)
     ]
     assert kinds(run(e, parts)) == kinds(whole)
