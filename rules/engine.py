@@ -11,7 +11,8 @@ Each call evaluates every rule instance over the batch's timeline, the union of 
 times of the signals the rules read, newer than anything the state has seen (older samples
 are ignored: a replay of the same data in the same order gives the same changes, and a
 restart resumes from the persisted state). Conditions are NumPy arrays over that timeline;
-the state machine below only walks the points where something changes:
+the state machine below only walks the points where something changes (events are each
+evaluated once, whatever their age):
 
     idle --when--> pending --held `for`--> firing --clear (or not when)--> holding
       ^                |                      |                               |
@@ -171,9 +172,10 @@ class Engine:
         changes: list[AlertChange] = []
         firing: dict[str, list[tuple[int, int]]] = {}  # rule id -> intervals it fired in
         earlier_events = dict(state.event_until)
+        # Events are discrete and delivered once (the worker's cursor): each is evaluated even
+        # when older than the signals' watermark, so a crash buffered during an outage still
+        # raises (max_age permitting).
         for event in sorted(observations.events, key=lambda e: e.time_ms):
-            if event.time_ms <= state.watermark:
-                continue
             for c in self._compiled:
                 rule = c.instance.rule
                 if rule.event == event.kind:

@@ -216,3 +216,13 @@ when = 'held(Vehicle.Speed < 1, "3m") and max(Vehicle.LowVoltageBattery.CurrentV
         for a, b in itertools.pairwise(bounds)
     ]
     assert kinds(run(e, parts)) == kinds(whole)
+
+
+def test_a_crash_older_than_the_newest_samples_still_raises() -> None:
+    e = engine(CRASH)
+    state = VehicleState()
+    t = seconds(0, 100, 200)
+    e.process("veh-1", state, obs(speed=(t, [50.0, 50.0, 50.0])), now_ms=NOW)
+    buffered = Observations(events=[VehicleEvent(T0 + 50_000, "crash", {})])
+    changes = e.process("veh-1", state, buffered, now_ms=NOW)
+    assert [(c.rule_id, c.kind) for c in changes] == [("crash", "raised")]
