@@ -20,7 +20,7 @@ from . import __version__
 from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("services", "smoke", "dbc", "decode", "sim", "edge", "ingest", "vehicles")
+_COMMANDS = ("services", "smoke", "dbc", "decode", "sim", "edge", "ingest", "vehicles", "rules")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,6 +96,13 @@ SET state = excluded.state, time = excluded.time, document = excluded.document,
 WHERE excluded.time >= vehicle_status.time
 """
 
+_BUMP_PROGRESS = """
+INSERT INTO vehicle_progress (vehicle_id)
+SELECT DISTINCT unnest(%s::text[])
+ON CONFLICT (vehicle_id) DO UPDATE
+SET version = vehicle_progress.version + 1, updated_at = now()
+"""
+
 _INSERT_DEAD = """
 INSERT INTO dead_letter (topic, client_id, reason, detail, payload)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
@@ -176,6 +183,10 @@ def store_all(conn: Connection, writes: Writes) -> StoreResult:
         events_stored = _insert_events(cur, writes.events)
         statuses = _upsert_statuses(cur, writes.statuses)
         _insert_dead_letters(cur, writes.dead_letters)
+        touched = sorted({v for v, _s in new} | {e.vehicle_id for e in writes.events})
+        if touched:  # the rules workers read these vehicles next (docs/schema.md)
+            cur.execute(_BUMP_PROGRESS, [touched])
+            cur.execute("NOTIFY can2care_data")
     _signal_ids.setdefault(conn, {}).update(learnt)  # committed: the ids are permanent
     return StoreResult(
         stored=tuple(key for key in unique if key in new),
