@@ -87,3 +87,16 @@ def test_ids_are_unique_across_files(tmp_path: Path) -> None:
         RuleFileError, match=r"b.toml:3: rule 'lv_low': id: also defined at .*a.toml:3"
     ):
         load_rules([tmp_path / "a.toml", tmp_path / "b.toml"])
+
+
+def test_the_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from can2care.cli import main
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(GOOD)
+    bad.write_text(GOOD.replace('"warning"', '"loud"'))
+    assert main(["rules", "check", str(good)]) == 0
+    assert "rules, no problems" in capsys.readouterr().out
+    assert main(["rules", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:3: rule 'lv_low': severity" in err and "1 problem(s)" in err
