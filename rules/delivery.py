@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import select
 import threading
 import urllib.error
 import urllib.request
@@ -433,6 +434,7 @@ class DeliveryWorker:
         """One pass of `deliver_due` on the worker's connection (opened when needed)."""
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            self._conn.execute("LISTEN alert_changes")  # the store's NOTIFY wakes _wait
         return deliver_due(self._conn, self._config, clock=self._clock, rng=self._rng)
 
     def start(self) -> None:
@@ -481,5 +483,16 @@ class DeliveryWorker:
                 self._stop.wait(self._config.poll_interval_s)
                 continue
             if report.claimed == 0:
-                self._stop.wait(self._config.poll_interval_s)
+                self._wait(self._config.poll_interval_s)
         log.info("delivery worker stopped")
+
+    def _wait(self, timeout: float) -> None:
+        """Until an alert change is committed (the store's NOTIFY), ``timeout``, or stop."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            self._stop.wait(timeout)
+            return
+        ready, _, _ = select.select([conn.fileno()], [], [], timeout)
+        if ready:
+            for _ in conn.notifies(timeout=0, stop_after=1000):
+                pass
