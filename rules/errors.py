@@ -3,11 +3,18 @@
 ::
 
     RulesError                  every error raised by the rules package
+    ├── RuleFileError           rule files that cannot be loaded: every problem, with the
+    │                           file, line, rule and field (also a ValueError)
+    ├── ExpressionError         a condition that cannot be compiled, with the column
+    │                           (also a ValueError)
     ├── AlertNotFound           no alert with that id (also a LookupError; permanent)
     ├── InvalidTransition       a lifecycle action not allowed in the alert's status (permanent)
     ├── InvalidCursor           a list cursor that this code did not make (also a ValueError)
     ├── WebhookNotFound         no webhook with that id (also a LookupError; permanent)
-    └── InvalidWebhook          a webhook definition that cannot work (also a ValueError)
+    ├── InvalidWebhook          a webhook definition that cannot work (also a ValueError)
+    ├── CampaignNotFound        no campaign with that id or name (also a LookupError)
+    └── InvalidCampaign         a campaign, segment or outreach change that cannot be
+                                (also a ValueError)
 
 Database errors (``psycopg.Error``) are not wrapped: they propagate after the transaction
 rolled back, and their type says whether to retry (``OperationalError``) or not.
@@ -17,9 +24,13 @@ from __future__ import annotations
 
 __all__ = [
     "AlertNotFound",
+    "CampaignNotFound",
+    "ExpressionError",
+    "InvalidCampaign",
     "InvalidCursor",
     "InvalidTransition",
     "InvalidWebhook",
+    "RuleFileError",
     "RulesError",
     "WebhookNotFound",
 ]
@@ -68,3 +79,32 @@ class WebhookNotFound(RulesError, LookupError):
 
 class InvalidWebhook(RulesError, ValueError):
     """A webhook definition that cannot work (an unknown time zone, a bad URL, ...)."""
+
+
+class RuleFileError(RulesError, ValueError):
+    """Rule files that cannot be loaded; ``problems`` lists every one with where it is."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ExpressionError(RulesError, ValueError):
+    """An expression that cannot be compiled: what, and the column (from 1) where."""
+
+    def __init__(self, text: str, problem: str, column: int | None = None) -> None:
+        self.text, self.problem, self.column = text, problem, column
+        at = f" at column {column}" if column is not None else ""
+        super().__init__(f"{problem}{at} in {text!r}")
+
+
+class CampaignNotFound(RulesError, LookupError):
+    """No campaign has this id or name."""
+
+    def __init__(self, campaign: int | str) -> None:
+        super().__init__(f"no campaign {campaign!r}")
+        self.campaign = campaign
+
+
+class InvalidCampaign(RulesError, ValueError):
+    """A campaign, its segment or an outreach change that cannot be (what and why)."""

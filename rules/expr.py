@@ -40,6 +40,8 @@ import numpy.typing as npt
 
 from can2care.durations import parse_duration
 
+from .errors import ExpressionError
+
 __all__ = ["Condition", "EvalContext", "ExpressionError", "compile_condition"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -55,15 +57,6 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }  # fmt: skip
 _WINDOWED = ("min", "max", "mean", "delta", "rate")
 _CONTEXT_ROOTS = ("service", "vehicle")
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be compiled: what, and the column (from 1) where."""
-
-    def __init__(self, text: str, problem: str, column: int | None = None) -> None:
-        self.text, self.problem, self.column = text, problem, column
-        at = f" at column {column}" if column is not None else ""
-        super().__init__(f"{problem}{at} in {text!r}")
 
 
 class EvalContext(Protocol):

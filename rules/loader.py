@@ -22,7 +22,8 @@ from can2care.durations import parse_duration
 from can2care.tomlfile import TomlSyntaxError, loads
 
 from .changes import Category, Severity
-from .expr import ExpressionError, compile_condition
+from .errors import ExpressionError, RuleFileError
+from .expr import compile_condition
 from .model import Rule, RuleSet
 
 __all__ = ["BUILTIN", "RuleFileError", "load_builtin", "load_rules", "parse_rules"]
@@ -41,14 +42,6 @@ _DURATIONS = {
     "max_age": "max_age_s", "escalate_after": "escalate_after_s",
 }  # fmt: skip
 _EVENTS = ("crash",)
-
-
-class RuleFileError(ValueError):
-    """Rule files that cannot be loaded; ``problems`` lists every one with where it is."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 def load_builtin() -> RuleSet:
