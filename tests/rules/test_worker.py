@@ -181,3 +181,34 @@ def test_run_wakes_on_the_ingest_notification(db_url: str, db_conn: Conn) -> Non
     finally:
         stop.set()
         thread.join(10)
+
+
+ODOMETER = "Vehicle.TraveledDistance"
+
+
+def _driving(schema: WireSchema, sequence: int, minute: int, km: float) -> TelemetryBatch:
+    times = START_MS + np.array([minute * 60_000], np.int64)
+    return TelemetryBatch(schema.catalogue_id, sequence, (
+        Series(schema.spec(ODOMETER).number, times, _raw(schema, ODOMETER, np.array([km]))),
+    ))  # fmt: skip
+
+
+def test_a_recorded_service_resets_the_model_interval_reminder(db_url: str, db_conn: Conn) -> None:
+    _prepare(db_conn)
+    db_conn.execute("INSERT INTO model_service (model, interval_km) VALUES ('Aurora', 15000)")
+    schema = _schema()
+    worker = _worker(db_url)
+    _store(db_url, [_driving(schema, 1, 0, 14_900.0)])
+    worker.run_once()
+    assert _alerts(db_url) == []
+    _store(db_url, [_driving(schema, 2, 10, 15_050.0)])
+    worker.run_once()
+    assert _alerts(db_url) == [("veh-1", "service_interval_distance", "open")]
+    db_conn.execute(
+        "INSERT INTO service_record (vehicle_id, time, odometer_km, recorded_by)"
+        " VALUES ('veh-1', now(), 15050, 'workshop')"
+    )
+    _store(db_url, [_driving(schema, 3, 20, 15_060.0)])
+    worker.run_once()
+    assert _alerts(db_url) == [("veh-1", "service_interval_distance", "resolved")]
+    worker.close()
