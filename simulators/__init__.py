@@ -11,7 +11,9 @@ scenarios in, time series and labels out. Frames are encoded by a vectorised enc
 own (`FrameEncoder`); logs and buses are the edges (`write_log`, `send_frames`,
 `replay_log`). File formats: docs/simulator.md.
 
-`Fleet` (``simulators.fleet``, imported on first use: it needs paho-mqtt) is a load generator
+`build_suite` makes a labelled scenario suite of many drives and `observe_drive` runs one
+through the edge agent's pipeline offline (``simulators.suite``; it imports the agent on first
+use). `Fleet` (``simulators.fleet``, imported on first use: it needs paho-mqtt) is a load generator
 of many simulated vehicles publishing telemetry to an MQTT broker.
 
 Errors::
@@ -33,6 +35,7 @@ from .outputs import SendStats, frame_messages, send_frames, write_log
 from .replay import replay_log
 from .scenario_file import ScenarioFile, load_scenario_file, parse_duration, parse_scenarios
 from .scenarios import KINDS, Scenario
+from .suite import ObservedDrive, SuiteDrive, build_suite, observe_drive
 from .traffic import TrafficGenerator
 from .vehicle import Trace, VehicleConfig
 
@@ -51,19 +54,23 @@ __all__ = [
     "FrameEncoder",
     "Label",
     "MessageCodec",
+    "ObservedDrive",
     "ReplayError",
     "Scenario",
     "ScenarioError",
     "ScenarioFile",
     "SendStats",
     "SimulatorError",
+    "SuiteDrive",
     "Trace",
     "TrafficGenerator",
     "VehicleConfig",
+    "build_suite",
     "check_scenarios",
     "format_candump",
     "frame_messages",
     "load_scenario_file",
+    "observe_drive",
     "parse_duration",
     "parse_scenarios",
     "read_labels",

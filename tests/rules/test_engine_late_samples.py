@@ -1,0 +1,52 @@
+"""The engine and the agent's message order: a capture runs ahead of the regular batch.
+
+The agent publishes a triggered capture (every value of a few signals from ``pre_s`` before
+to ``post_s`` after its trigger) as soon as it ends, before the regular telemetry batch that
+covers the same seconds. The engine keeps one watermark per vehicle and ignores samples at or
+before it, so the regular batch's samples of *other* signals from the capture's last
+``post_s`` seconds are lost: an on-change signal (a DTC) is then unknown until the agent's
+heartbeat sends it again (60 s in the example configuration).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rules.engine import Engine, Observations, VehicleState
+from rules.loader import parse_rules
+
+T0 = 1_772_366_400_000
+SPEED = "Vehicle.Speed"
+DTC = "Vehicle.Private.Diagnostics.DTC.Severity"
+RULE = """version = 1
+[[rule]]
+id = "dtc"
+title = "Critical DTC while stopped"
+category = "care"
+severity = "warning"
+when = "Vehicle.Private.Diagnostics.DTC.Severity >= 3 and Vehicle.Speed < 1"
+"""
+
+
+def at(*seconds: float) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+    return np.asarray([T0 + round(s * 1000) for s in seconds], np.int64)
+
+
+@pytest.mark.xfail(
+    reason="the engine drops samples older than the vehicle's watermark even when they are "
+    "newer than their own signal's last sample (proposed: a watermark per signal)",
+    strict=True,
+)
+def test_a_capture_does_not_hide_the_regular_batch_samples_of_other_signals() -> None:
+    engine = Engine(parse_rules(RULE, "test.toml"))
+    state = VehicleState()
+    now = T0 + 300_000
+    regular = Observations({SPEED: (at(0, 50, 100), np.zeros(3)), DTC: (at(0), np.zeros(1))})
+    capture = Observations({SPEED: (at(101, 102, 103, 104, 105), np.zeros(5))})
+    # the next regular batch: the DTC appears at 103 s (on change: sent once)
+    late = Observations({SPEED: (at(103, 106, 110), np.zeros(3)), DTC: (at(103), np.full(1, 3.0))})
+    changes = []
+    for observations in (regular, capture, late):
+        changes += engine.process("veh-1", state, observations, now_ms=now)
+    assert [c.kind for c in changes] == ["raised"]
