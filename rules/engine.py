@@ -207,7 +207,7 @@ class Engine:
         firing.setdefault(rule.id, []).append((event.time_ms, until))
         if rule.max_age_s is not None and now_ms - event.time_ms > rule.max_age_s * 1000:
             return []
-        if _inhibited(rule, event.time_ms, earlier_events, firing):
+        if _inhibited_at(rule, np.array([event.time_ms]), earlier_events, firing)[0]:
             return []
         details = {"event": dict(event.payload), "event_time_ms": event.time_ms}
         return [_change("raised", vehicle_id, c.instance, event.time_ms, details)]
@@ -231,20 +231,21 @@ def _inhibition_order(rules: RuleSet) -> list[Rule]:
     return list(done.values())
 
 
-def _inhibited(
+def _inhibited_at(
     rule: Rule,
-    time_ms: int,
+    times: IntArray,
     earlier_events: Mapping[str, int],
     firing: Mapping[str, list[tuple[int, int]]],
-) -> bool:
-    """Whether an inhibitor of ``rule`` fires at ``time_ms``: an event rule within ``keep`` of
-    an event before this batch (``earlier_events``), or any rule firing in this batch."""
+) -> BoolArray:
+    """Whether an inhibitor of ``rule`` fires at each of ``times``: an event rule within
+    ``keep`` of an event before this batch (``earlier_events``), or any rule firing in this
+    batch (``firing``)."""
+    result = np.zeros(len(times), bool)
     for other in rule.inhibited_by:
-        if earlier_events.get(other, -(2**62)) >= time_ms:
-            return True
-        if any(start <= time_ms <= end for start, end in firing.get(other, ())):
-            return True
-    return False
+        result |= times <= earlier_events.get(other, -(2**62))
+        for start, end in firing.get(other, ()):
+            result |= (times >= start) & (times <= end)
+    return result
 
 
 def _change(
@@ -291,15 +292,19 @@ class _Frame:
             times, values = observations.signals.get(path, (np.empty(0, np.int64), np.empty(0)))
             times = np.asarray(times, np.int64)
             values = np.asarray(values, np.float64)
-            keep = times > state.watermark
-            times, values = times[keep], values[keep]
             if len(times) > 1 and np.any(np.diff(times) < 0):
                 order = np.argsort(times, kind="stable")
                 times, values = times[order], values[order]
-            new_times.append(times)
+            # Samples at or before the watermark but newer than the signal's own newest (the
+            # regular batch behind a capture that ran ahead) join its history: the values
+            # seen from now on include them, no past evaluation is redone.
+            own = prefix_t[-1] if len(prefix_t) else -(2**62)
+            late = (times <= state.watermark) & (times > own)
+            keep = times > state.watermark
+            new_times.append(times[keep])
             self._samples[path] = (
-                np.concatenate([prefix_t, times]),
-                np.concatenate([prefix_v, values]),
+                np.concatenate([prefix_t, times[late], times[keep]]),
+                np.concatenate([prefix_v, values[late], values[keep]]),
             )
         self.times: IntArray = (
             np.unique(np.concatenate(new_times)) if new_times else np.empty(0, np.int64)
@@ -459,13 +464,7 @@ class _Walker:
             if rule.max_age_s is None
             else now_ms - self.times <= rule.max_age_s * 1000
         )
-        inhibited = np.zeros(len(self.times), bool)
-        if rule.inhibited_by:
-            inhibited = np.fromiter(
-                (_inhibited(rule, int(t), earlier_events, firing) for t in self.times),
-                bool,
-                len(self.times),
-            )
+        inhibited = _inhibited_at(rule, self.times, earlier_events, firing)
         self.allowed = fresh & ~inhibited
         self.pending_ms = round(rule.pending_s * 1000)
         self.hold_ms = round(rule.hold_s * 1000)

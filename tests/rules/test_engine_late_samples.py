@@ -2,16 +2,15 @@
 
 The agent publishes a triggered capture (every value of a few signals from ``pre_s`` before
 to ``post_s`` after its trigger) as soon as it ends, before the regular telemetry batch that
-covers the same seconds. The engine keeps one watermark per vehicle and ignores samples at or
-before it, so the regular batch's samples of *other* signals from the capture's last
-``post_s`` seconds are lost: an on-change signal (a DTC) is then unknown until the agent's
-heartbeat sends it again (60 s in the example configuration).
+covers the same seconds. The regular batch's samples of *other* signals from the capture's
+last ``post_s`` seconds are older than the vehicle's watermark but newer than their own
+signal's newest: the engine takes them into the signals' history, so an on-change signal (a
+DTC) is known from the next evaluation, not only after the agent's heartbeat resends it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from rules.engine import Engine, Observations, VehicleState
 from rules.loader import parse_rules
@@ -33,11 +32,6 @@ def at(*seconds: float) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
     return np.asarray([T0 + round(s * 1000) for s in seconds], np.int64)
 
 
-@pytest.mark.xfail(
-    reason="the engine drops samples older than the vehicle's watermark even when they are "
-    "newer than their own signal's last sample (proposed: a watermark per signal)",
-    strict=True,
-)
 def test_a_capture_does_not_hide_the_regular_batch_samples_of_other_signals() -> None:
     engine = Engine(parse_rules(RULE, "test.toml"))
     state = VehicleState()
