@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import select
 import threading
 import urllib.error
 import urllib.request
@@ -483,7 +482,12 @@ class DeliveryWorker:
                 self._stop.wait(self._config.poll_interval_s)
                 continue
             if report.claimed == 0:
-                self._wait(self._config.poll_interval_s)
+                try:
+                    self._wait(self._config.poll_interval_s)
+                except psycopg.OperationalError as exc:
+                    log.warning("delivery worker: database unavailable (%s); retrying", exc)
+                    self.close()
+                    self._stop.wait(self._config.poll_interval_s)
         log.info("delivery worker stopped")
 
     def _wait(self, timeout: float) -> None:
@@ -492,7 +496,9 @@ class DeliveryWorker:
         if conn is None or conn.closed:
             self._stop.wait(timeout)
             return
-        ready, _, _ = select.select([conn.fileno()], [], [], timeout)
-        if ready:
-            for _ in conn.notifies(timeout=0, stop_after=1000):
-                pass
+        # A notification that came while the pass ran its queries waits in the connection's
+        # backlog, not on the socket: ``notifies`` returns it at once.
+        for _ in conn.notifies(timeout=timeout, stop_after=1):
+            pass
+        for _ in conn.notifies(timeout=0):
+            pass

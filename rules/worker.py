@@ -19,7 +19,6 @@ files again; a file with a problem keeps the rules that run.
 from __future__ import annotations
 
 import logging
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -239,9 +238,14 @@ class RulesWorker:
         self.close()
 
     def _wait(self, timeout: float) -> None:
-        """Sleep until the ingest service notifies new data, or ``timeout``."""
+        """Sleep until the ingest service notifies new data, or ``timeout``.
+
+        A notification that arrived while the round ran its queries is already read off the
+        socket (psycopg keeps it in the connection's backlog); ``notifies`` returns it at once,
+        where waiting on the socket would sleep the whole timeout with data waiting.
+        """
         conn = self._connection()
-        ready, _, _ = select.select([conn.fileno()], [], [], timeout)
-        if ready:
-            for _ in conn.notifies(timeout=0, stop_after=1000):
-                pass
+        for _ in conn.notifies(timeout=timeout, stop_after=1):
+            pass
+        for _ in conn.notifies(timeout=0):
+            pass

@@ -357,3 +357,18 @@ def test_the_worker_thread_delivers_until_stopped(conn: Conn, db_url: str) -> No
                 time.sleep(0.05)
     assert len(receiver.processed) == 1
     assert _statuses(conn) == Counter({"delivered": 1})
+
+
+def test_a_notification_that_came_during_a_pass_ends_the_wait(conn: Conn, db_url: str) -> None:
+    # An alert committed while the worker ran a pass's queries: the notification is read with
+    # a query's answer and kept by psycopg; the wait must end at once, not after its timeout.
+    worker = DeliveryWorker(db_url)
+    try:
+        worker.run_once()  # connects and listens; nothing is due
+        conn.execute("NOTIFY alert_changes, '1'")
+        worker.run_once()  # a pass's queries take the notification in
+        started = time.monotonic()
+        worker._wait(5.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        worker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,23 @@ def test_run_wakes_on_the_ingest_notification(db_url: str, db_conn: Conn) -> Non
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_notification_that_came_during_a_round_ends_the_wait(db_url: str, db_conn: Conn) -> None:
+    # The ingest service commits while the worker runs its queries: psycopg reads the
+    # notification with a query's answer and keeps it, so the socket stays quiet. The wait
+    # must still end at once, not after its timeout (a crash would wait a second).
+    _prepare(db_conn)
+    worker = _worker(db_url)
+    try:
+        conn = worker._connection()  # listening
+        db_conn.execute("NOTIFY can2care_data")
+        conn.execute("SELECT pg_sleep(0.05)")  # a round's query takes the notification in
+        started = time.monotonic()
+        worker._wait(5.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        worker.close()
 
 
 ODOMETER = "Vehicle.TraveledDistance"
