@@ -216,17 +216,23 @@ def test_a_recorded_service_resets_the_model_interval_reminder(db_url: str, db_c
     db_conn.execute("INSERT INTO model_service (model, interval_km) VALUES ('Aurora', 15000)")
     schema = _schema()
     worker = _worker(db_url)
-    _store(db_url, [_driving(schema, 1, 0, 14_900.0)])
+    _store(db_url, [_driving(schema, 1, 0, 13_900.0)])
     worker.run_once()
     assert _alerts(db_url) == []
-    _store(db_url, [_driving(schema, 2, 10, 15_050.0)])
+    _store(db_url, [_driving(schema, 2, 5, 14_100.0)])
     worker.run_once()
-    assert _alerts(db_url) == [("veh-1", "service_interval_distance", "open")]
+    assert _alerts(db_url) == [("veh-1", "service_interval_distance_soon", "open")]
+    _store(db_url, [_driving(schema, 3, 10, 15_050.0)])
+    worker.run_once()
+    assert _alerts(db_url) == [
+        ("veh-1", "service_interval_distance_soon", "resolved"),  # due soon became overdue
+        ("veh-1", "service_interval_distance", "open"),
+    ]
     db_conn.execute(
         "INSERT INTO service_record (vehicle_id, time, odometer_km, recorded_by)"
         " VALUES ('veh-1', now(), 15050, 'workshop')"
     )
-    _store(db_url, [_driving(schema, 3, 20, 15_060.0)])
+    _store(db_url, [_driving(schema, 4, 20, 15_060.0)])
     worker.run_once()
-    assert _alerts(db_url) == [("veh-1", "service_interval_distance", "resolved")]
+    assert _alerts(db_url)[1:] == [("veh-1", "service_interval_distance", "resolved")]
     worker.close()
