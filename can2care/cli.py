@@ -20,7 +20,18 @@ from . import __version__
 from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("services", "smoke", "dbc", "decode", "sim", "edge", "ingest", "vehicles", "rules")
+_COMMANDS = (
+    "services",
+    "smoke",
+    "dbc",
+    "decode",
+    "sim",
+    "edge",
+    "ingest",
+    "vehicles",
+    "rules",
+    "api",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,8 +50,14 @@ def load_builtin() -> RuleSet:
     return parse_rules(text, f"rules/{BUILTIN}")
 
 
-def load_rules(paths: Iterable[Path], *, builtin: bool = False) -> RuleSet:
-    """The rules of ``paths`` (and the built-in catalogue first, if asked), ids unique."""
+def load_rules(
+    paths: Iterable[Path], *, builtin: bool = False, texts: Iterable[tuple[str, str]] = ()
+) -> RuleSet:
+    """The rules of ``paths`` (and the built-in catalogue first, if asked), ids unique.
+
+    ``texts`` are more files as (source name, text), read after ``paths`` (the rule files
+    stored through the API, say).
+    """
     problems: list[str] = []
     rules: list[Rule] = []
     sources: list[str] = []
@@ -69,6 +75,12 @@ def load_rules(paths: Iterable[Path], *, builtin: bool = False) -> RuleSet:
         except RuleFileError as exc:
             problems.extend(exc.problems)
         sources.append(str(path))
+    for source, text in texts:
+        try:
+            rules.extend(parse_rules(text, source))
+        except RuleFileError as exc:
+            problems.extend(exc.problems)
+        sources.append(source)
     seen: dict[str, str] = {}
     for rule in rules:
         if rule.id in seen:

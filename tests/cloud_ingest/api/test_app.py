@@ -1,0 +1,70 @@
+"""The application: settings validated at start, metrics, problem documents, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud_ingest.api import Settings, SettingsError, create_app
+
+from ._support import Seeded, auth
+
+DOCUMENT = Path(__file__).parents[3] / "docs" / "api.openapi.json"
+
+
+def test_settings_precedence_and_validation() -> None:
+    env = {"CAN2CARE_DATABASE_URL": "postgresql://env", "CAN2CARE_POOL_MAX": "7"}
+    s = Settings.from_env(env)
+    assert (s.database_url, s.pool_max, s.pool_min) == ("postgresql://env", 7, 2)
+    assert Settings.from_env(env, database_url="postgresql://arg").database_url.endswith("arg")
+    with pytest.raises(SettingsError, match="pool_max"):
+        Settings.from_env({"CAN2CARE_DATABASE_URL": "x", "CAN2CARE_POOL_MAX": "many"})
+    with pytest.raises(SettingsError, match="pool_min must not be above pool_max"):
+        Settings.from_env({}, database_url="x", pool_min=9, pool_max=3)
+    with pytest.raises(SettingsError, match="database_url"):
+        Settings.from_env({})
+
+
+def test_metrics_count_requests_by_route(api: TestClient, seeded: Seeded) -> None:
+    h = auth(seeded.tokens["agent"])
+    api.get("/v1/alerts/1", headers=h)
+    api.get("/v1/alerts/2", headers=h)
+    r = api.get("/metrics", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert (
+        'can2care_api_requests_total{method="GET",route="/v1/alerts/{alert_id}",status="200"} 2.0'
+        in r.text
+    )
+
+
+def test_unknown_path_and_method_are_problems(api: TestClient, seeded: Seeded) -> None:
+    r = api.get("/v1/nothing", headers=auth(seeded.tokens["agent"]))
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    r = api.delete("/v1/alerts", headers=auth(seeded.tokens["agent"]))
+    assert r.status_code == 405 and r.json()["type"] == "urn:can2care:problem:method-not-allowed"
+
+
+def test_malformed_json_names_the_body(api: TestClient, seeded: Seeded) -> None:
+    r = api.post("/v1/alerts/1/notes", headers={**auth(seeded.tokens["agent"]),
+                 "Content-Type": "application/json"}, content=b"{nope")  # fmt: skip
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].startswith("body")
+
+
+def test_operation_ids_are_unique_and_documented() -> None:
+    document = create_app(Settings(database_url="postgresql://unused")).openapi()
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert all(op.get("tags") for item in document["paths"].values() for op in item.values())
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    """docs/api.openapi.json is the app's; `python -m cloud_ingest.api.openapi` writes it."""
+    from cloud_ingest.api.openapi import document
+
+    assert DOCUMENT.exists(), "run: python -m cloud_ingest.api.openapi"
+    assert json.loads(DOCUMENT.read_text("utf-8")) == document(), (
+        "docs/api.openapi.json is stale: run python -m cloud_ingest.api.openapi"
+    )
