@@ -13,7 +13,9 @@ the worker repeats nothing and loses nothing, and several workers (``worker`` of
 by a hash of the vehicle id) never evaluate one vehicle at once. Rules are split in two
 engines: data rules (telemetry and events, on the vehicle's clock) and clock rules (only
 presence and registry context, on the worker's clock at each tick). `reload` reads the rule
-files again; a file with a problem keeps the rules that run.
+files again, with those stored through the API; a file with a problem keeps the rules that
+run. A reload requested through the API (``rule_generation``, ``NOTIFY can2care_rules``) is
+picked up within a round.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class RulesWorker:
         self.stats = WorkerStats()
         self._conn: psycopg.Connection[Any] | None = None
         self._last_escalation = 0.0
+        self._generation: int | None = None  # of the rule files stored through the API
         self._set_rules(load_rules(list(config.rule_files), builtin=config.builtin))
 
     def _set_rules(self, rules: RuleSet) -> None:
@@ -106,14 +109,35 @@ class RulesWorker:
         log.info("rules: %d data rules, %d clock rules", len(data), len(clock))
 
     def reload(self) -> bool:
-        """Read the rule files again; on a problem, log it and keep the rules that run."""
+        """Read the rule files again, and those stored through the API (``rule_file``); on a
+        problem, log it and keep the rules that run."""
+        stored = self._stored_rules()
         try:
-            rules = load_rules(list(self.config.rule_files), builtin=self.config.builtin)
+            rules = load_rules(
+                list(self.config.rule_files), builtin=self.config.builtin, texts=stored
+            )
         except RuleFileError as exc:
             log.error("rules not reloaded, the running ones stay:\n%s", exc)
             return False
         self._set_rules(rules)
         return True
+
+    def _stored_rules(self) -> list[tuple[str, str]]:
+        conn = self._connection()
+        rows = conn.execute("SELECT name, text FROM rule_file ORDER BY name").fetchall()
+        return [(f"rule_file:{name}", str(text)) for name, text in rows]
+
+    def check_generation(self) -> bool:
+        """Reload when the API asked for it (``rule_generation`` moved); whether it did."""
+        row = self._connection().execute("SELECT generation FROM rule_generation").fetchone()
+        generation = None if row is None else int(row[0])
+        if generation == self._generation:
+            return False
+        first = self._generation is None
+        self._generation = generation
+        if first and generation == 0:
+            return False  # nothing was ever stored: the rules loaded at start stand
+        return self.reload()
 
     # -- the database -------------------------------------------------------------------------
 
@@ -121,6 +145,7 @@ class RulesWorker:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.config.database_url, autocommit=True)
             self._conn.execute("LISTEN can2care_data")
+            self._conn.execute("LISTEN can2care_rules")  # the API's reload wakes the loop
         return self._conn
 
     def close(self) -> None:
@@ -220,6 +245,7 @@ class RulesWorker:
                 if reload is not None and reload.is_set():
                     reload.clear()
                     self.reload()
+                self.check_generation()
                 while self.run_once():
                     pass
                 if time.monotonic() >= next_tick:

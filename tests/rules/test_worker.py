@@ -236,3 +236,26 @@ def test_a_recorded_service_resets_the_model_interval_reminder(db_url: str, db_c
     worker.run_once()
     assert _alerts(db_url)[1:] == [("veh-1", "service_interval_distance", "resolved")]
     worker.close()
+
+
+def test_rule_files_stored_through_the_api_are_loaded_on_a_new_generation(
+    db_url: str, db_conn: Conn
+) -> None:
+    _prepare(db_conn)
+    worker = _worker(db_url)
+    assert not worker.check_generation()  # nothing stored: the start-up rules stand
+    assert worker.rules.get("fast") is None
+    db_conn.execute(
+        "INSERT INTO rule_file (name, text, updated_by) VALUES ('mine', %s, 'ana')",
+        ('version = 1\n[[rule]]\nid = "fast"\ntitle = "Fast"\ncategory = "care"\n'
+         'severity = "info"\nwhen = "Vehicle.Speed > 200"\n',),
+    )  # fmt: skip
+    assert not worker.check_generation()  # stored, not yet asked to reload
+    db_conn.execute("UPDATE rule_generation SET generation = generation + 1")
+    assert worker.check_generation()
+    assert worker.rules.get("fast") is not None and worker.rules.get("crash") is not None
+    db_conn.execute("UPDATE rule_file SET text = 'version = 1\n[[rule]]\nid = \"fast\"\n'")
+    db_conn.execute("UPDATE rule_generation SET generation = generation + 1")
+    assert not worker.check_generation()  # a bad file: the running rules stay
+    assert worker.rules.get("fast") is not None
+    worker.close()
