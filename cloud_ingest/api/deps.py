@@ -15,19 +15,33 @@ from .errors import Forbidden, Unauthorized
 from .settings import Settings
 from .tokens import Principal, Role, allows, authenticate
 
-__all__ = ["Conn", "get_conn", "get_pool", "get_settings", "require"]
+__all__ = [
+    "Admin",
+    "Agent",
+    "Conn",
+    "StreamAgent",
+    "Supervisor",
+    "get_conn",
+    "get_pool",
+    "get_settings",
+    "require",
+]
 
 log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `can2care api token create`")
 
 
-def get_pool(request: Request) -> ConnectionPool[Any]:
+# Dependencies that do not block are coroutines: FastAPI runs each plain function in a worker
+# thread, a hop that cost more than the function (measured: benchmarks/bench_api.py).
+
+
+async def get_pool(request: Request) -> ConnectionPool[Any]:
     pool: ConnectionPool[Any] = request.app.state.pool
     return pool
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -44,18 +58,23 @@ def get_conn(
 Conn: TypeAlias = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 
 
-def require(role: Role) -> Callable[..., Principal]:
-    """A dependency: the caller's principal, whose role must allow ``role``'s requests."""
+def require(role: Role, *, hold: bool = True) -> Callable[..., Principal]:
+    """A dependency: the caller's principal, whose role must allow ``role``'s requests.
 
-    def dependency(
-        pool: Annotated[ConnectionPool[Any], Depends(get_pool)],
-        settings: Annotated[Settings, Depends(get_settings)],
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
+    The token is checked on the request's own connection (`get_conn`, one per request): a
+    request that held one pooled connection while waiting for a second could wait forever
+    once every connection is held so (more requests than ``pool_max`` at once).
+    ``hold=False`` is for a request that must not keep a connection while it runs (the event
+    stream): the check borrows one for its query only.
+    """
+
+    def token(credentials: HTTPAuthorizationCredentials | None) -> str:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("send an API token: Authorization: Bearer <token>")
-        with pool.connection(timeout=settings.pool_timeout_s) as conn:
-            principal = authenticate(conn, credentials.credentials)
+        return credentials.credentials
+
+    def check(conn: psycopg.Connection[Any], token: str) -> Principal:
+        principal = authenticate(conn, token)
         if principal is None:
             raise Unauthorized("the API token is unknown or revoked")
         if not allows(principal.role, role):
@@ -64,10 +83,28 @@ def require(role: Role) -> Callable[..., Principal]:
             )
         return principal
 
-    dependency.__name__ = f"require_{role}"
+    def on_request_connection(
+        conn: Conn,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        return check(conn, token(credentials))
+
+    def on_borrowed_connection(
+        pool: Annotated[ConnectionPool[Any], Depends(get_pool)],
+        settings: Annotated[Settings, Depends(get_settings)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        sent = token(credentials)
+        with pool.connection(timeout=settings.pool_timeout_s) as conn:
+            return check(conn, sent)
+
+    dependency = on_request_connection if hold else on_borrowed_connection
+    dependency.__name__ = f"require_{role}" + ("" if hold else "_briefly")
     return dependency
 
 
 Agent: TypeAlias = Annotated[Principal, Depends(require("agent"))]
 Supervisor: TypeAlias = Annotated[Principal, Depends(require("supervisor"))]
 Admin: TypeAlias = Annotated[Principal, Depends(require("admin"))]
+# The event stream: it must not hold a pooled connection for its whole life.
+StreamAgent: TypeAlias = Annotated[Principal, Depends(require("agent", hold=False))]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from .tokens import Role
 
@@ -20,6 +21,42 @@ _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelIn(Model):
+    """A request body: a value of another JSON type than the schema's is refused (no `false`
+    read as 0, no `"5"` read as 5, no number read as a time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _text_like(pattern: str, what: str) -> BeforeValidator:
+    """Only text of the schema's format (pydantic would also read a number as a time)."""
+    shape = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, date | time):
+            return value
+        if not isinstance(value, str) or shape.match(value) is None:
+            raise ValueError(f"expected {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+# Times of requests (bodies and query parameters): RFC 3339 text only.
+Timestamp = Annotated[
+    AwareDatetime,
+    Strict(False),
+    _text_like(
+        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}",
+        "an RFC 3339 date-time with a time zone, e.g. 2026-03-01T12:00:00Z",
+    ),
+]
+Day = Annotated[date, Strict(False), _text_like(r"\d{4}-\d{2}-\d{2}$", "a date, e.g. 2026-03-01")]
+ClockTime = Annotated[
+    time, Strict(False), _text_like(r"\d{2}:\d{2}", "a time of day, e.g. 22:00:00")
+]
 
 
 # Health -----------------------------------------------------------------------------------------
@@ -46,13 +83,13 @@ class Vehicle(Model):
     created_at: datetime | None = None
 
 
-class VehicleIn(Model):
+class VehicleIn(ModelIn):
     """A vehicle to register or update (admin)."""
 
     vin: str | None = Field(default=None, max_length=64, examples=[_VIN])
     model: str | None = Field(default=None, max_length=200, examples=["e-Up"])
     propulsion: str | None = Field(default=None, max_length=64, examples=["BEV"])
-    delivery_date: date | None = None
+    delivery_date: Day | None = None
     owner_ref: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, max_length=200, examples=["north"])
     tags: list[str] = Field(default_factory=list, max_length=100, examples=[["lease"]])
@@ -87,8 +124,8 @@ class ServiceRecord(Model):
     recorded_at: datetime
 
 
-class ServiceRecordIn(Model):
-    time: AwareDatetime = Field(description="when the service was done")
+class ServiceRecordIn(ModelIn):
+    time: Timestamp = Field(description="when the service was done")
     odometer_km: float | None = Field(default=None, ge=0, le=10_000_000, examples=[30125.0])
     note: str | None = Field(default=None, max_length=2000, examples=["annual service"])
 
@@ -165,6 +202,17 @@ class Alert(Model):
     resolution: str | None
 
 
+class AlertChange(Model):
+    """One change of an alert: the `data` of an event of the stream (and of the feed)."""
+
+    feed_id: int
+    at: datetime
+    alert_id: int
+    sequence: int
+    kind: str = Field(examples=["raised"])
+    alert: Alert = Field(description="the alert's state after the change")
+
+
 class AlertPage(Model):
     alerts: list[Alert]
     next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page")
@@ -201,23 +249,23 @@ class AuditEntry(Model):
     details: dict[str, Any]
 
 
-class AcknowledgeIn(Model):
+class AcknowledgeIn(ModelIn):
     note: str | None = Field(default=None, max_length=2000, examples=["calling the driver"])
 
 
-class AssignIn(Model):
+class AssignIn(ModelIn):
     assignee: str | None = Field(max_length=200, examples=["ben"], description="null: unassign")
 
 
-class NoteIn(Model):
+class NoteIn(ModelIn):
     text: str = Field(min_length=1, max_length=10_000, examples=["driver is safe, waiting"])
 
 
-class DispatchIn(Model):
+class DispatchIn(ModelIn):
     details: dict[str, Any] = Field(examples=[{"tow": "ACME Towing", "eta_min": 25}])
 
 
-class ResolveIn(Model):
+class ResolveIn(ModelIn):
     reason: str = Field(min_length=1, max_length=2000, examples=["vehicle towed"])
 
 
@@ -241,7 +289,7 @@ class RuleList(Model):
     )
 
 
-class RuleText(Model):
+class RuleText(ModelIn):
     text: str = Field(max_length=1_000_000, examples=['version = 1\n[[rule]]\nid = "x"\n'])
 
 
@@ -266,17 +314,17 @@ class Reload(Model):
 # Campaigns --------------------------------------------------------------------------------------
 
 
-class SegmentIn(Model):
+class SegmentIn(ModelIn):
     regions: list[str] = Field(default_factory=list, max_length=100, examples=[["north"]])
     models: list[str] = Field(default_factory=list, max_length=100)
     propulsion: list[str] = Field(default_factory=list, max_length=20, examples=[["BEV"]])
     tags_all: list[str] = Field(default_factory=list, max_length=100)
     tags_any: list[str] = Field(default_factory=list, max_length=100)
-    delivered_from: date | None = None
-    delivered_until: date | None = None
+    delivered_from: Day | None = None
+    delivered_until: Day | None = None
 
 
-class CampaignIn(Model):
+class CampaignIn(ModelIn):
     name: str = Field(pattern=_NAME, examples=["winter-tyres"])
     title: str = Field(min_length=1, max_length=200, examples=["Winter tyre check"])
     message: str | None = Field(default=None, max_length=10_000)
@@ -305,7 +353,7 @@ class Outreach(Model):
     note: str | None
 
 
-class OutreachIn(Model):
+class OutreachIn(ModelIn):
     status: OutreachStatus
     note: str | None = Field(default=None, max_length=2000, examples=["emailed the owner"])
 
@@ -313,7 +361,7 @@ class OutreachIn(Model):
 # Webhooks -----------------------------------------------------------------------------------------
 
 
-class WebhookIn(Model):
+class WebhookIn(ModelIn):
     name: str = Field(min_length=1, max_length=200, examples=["care-desk"])
     url: str = Field(max_length=2000, examples=["https://desk.example/hooks/can2care"])
     secret: str | None = Field(
@@ -325,8 +373,8 @@ class WebhookIn(Model):
     min_severity: Severity = "info"
     categories: list[Category] | None = None
     rate_per_minute: int = Field(default=60, ge=1, le=10_000)
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    quiet_start: ClockTime | None = None
+    quiet_end: ClockTime | None = None
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
 
 
@@ -357,7 +405,7 @@ class WebhookTest(Model):
 # Tokens -----------------------------------------------------------------------------------------
 
 
-class TokenIn(Model):
+class TokenIn(ModelIn):
     name: str = Field(min_length=1, max_length=200, examples=["ana"])
     role: Role
 

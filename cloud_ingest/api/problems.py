@@ -163,6 +163,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI: a body it cannot read (not UTF-8, not JSON)
+        detail = exc.detail if isinstance(exc.detail, str) else "the body cannot be read"
+        errors = [FieldError(field="body", message=detail)]
+        return _answer(request, 422, "invalid-request", "Invalid request", detail, errors)
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else None
     return _answer(request, exc.status_code, slug, title, detail, headers=exc.headers)
@@ -180,6 +184,16 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot store or compare: text with a NUL character, a number out
+    of its column's range. The request's data, not the service, is at fault."""
+    log.info("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    detail = f"a value cannot be stored: {reason}"
+    errors = [FieldError(field="request", message=detail)]
+    return _answer(request, 422, "invalid-request", "Invalid request", detail, errors)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return _answer(request, 500, "internal", "Internal error", None)
@@ -191,6 +205,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RulesError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(psycopg.DataError, _refused_value)
     app.add_exception_handler(psycopg.OperationalError, _unavailable)
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

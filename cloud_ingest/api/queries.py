@@ -11,6 +11,7 @@ import base64
 import binascii
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, LiteralString, TypeAlias
 
@@ -31,6 +32,7 @@ __all__ = [
     "list_rule_files",
     "list_service_records",
     "list_vehicles",
+    "one_statement",
     "open_alert_count",
     "put_rule_file",
     "record_service",
@@ -49,8 +51,15 @@ _VEHICLE: LiteralString = (
 )
 
 
+def one_statement(conn: Connection) -> AbstractContextManager[object]:
+    """The transaction of one statement: on an autocommit connection (the API's) the statement
+    is its own, without the two round trips of BEGIN and COMMIT (measured: they were half of a
+    list request's time waiting on the database under load); on another, an explicit one."""
+    return nullcontext() if conn.autocommit else conn.transaction()
+
+
 def _rows(conn: Connection, query: LiteralString, params: Any = None) -> list[Row]:
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    with one_statement(conn), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeAlias, get_args
 import psycopg
 
 from .errors import InvalidRequest, NotFound
+from .queries import one_statement
 
 __all__ = [
     "ROLES",
@@ -107,7 +108,7 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
     if parsed is None:
         return None
     token_id, secret = parsed
-    with conn.transaction():
+    with one_statement(conn):  # every request: no BEGIN and COMMIT round trips
         row = conn.execute(
             "SELECT name, role, secret_hash FROM api_token"
             " WHERE token_id = %s AND revoked_at IS NULL",

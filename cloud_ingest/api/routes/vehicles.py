@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, status
-from pydantic import AwareDatetime
 
 from can2care.durations import parse_duration
 from cloud_ingest.storage import Vehicle as RegistryEntry
@@ -109,8 +108,8 @@ def get_series(
     signal: Annotated[
         list[str], Query(min_length=1, description="VSS paths", examples=["Vehicle.Speed"])
     ],
-    start: Annotated[AwareDatetime, Query(alias="from", description="inclusive")],
-    end: Annotated[AwareDatetime, Query(alias="to", description="exclusive")],
+    start: Annotated[models.Timestamp, Query(alias="from", description="inclusive")],
+    end: Annotated[models.Timestamp, Query(alias="to", description="exclusive")],
     bucket: Annotated[
         str | None,
         Query(max_length=32, description="bucket width (`30s`, `5m`, `1h`); raw when absent"),

@@ -94,7 +94,7 @@ def seed(conn: Conn) -> Seeded:
 
 
 def settings(db_url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=db_url, pool_min=1, pool_max=4, **overrides)
+    return Settings(**{"database_url": db_url, "pool_min": 1, "pool_max": 4, **overrides})
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from cloud_ingest.api import Settings, SettingsError, create_app
 
-from ._support import Seeded, auth
+from ._support import Seeded, auth, client
 
 DOCUMENT = Path(__file__).parents[3] / "docs" / "api.openapi.json"
 
@@ -68,3 +68,34 @@ def test_the_committed_openapi_document_is_current() -> None:
     assert json.loads(DOCUMENT.read_text("utf-8")) == document(), (
         "docs/api.openapi.json is stale: run python -m cloud_ingest.api.openapi"
     )
+
+
+def test_values_of_another_type_or_unstorable_are_422s(api: TestClient, seeded: Seeded) -> None:
+    """What Schemathesis found: each was accepted, a 400 or a 500."""
+    admin = auth(seeded.tokens["admin"])
+    for method, path, body, field in (
+        ("PUT", "/v1/vehicles/veh-9", {"model": "e-\u0000Up"}, "request"),
+        ("PUT", "/v1/vehicles/veh-9", {"delivery_date": 0}, "body.delivery_date"),
+        ("POST", "/v1/vehicles/veh-1/service-records",
+         {"time": "2026-03-01T09:00:00Z", "odometer_km": False}, "body.odometer_km"),
+        ("POST", "/v1/webhooks", {"name": "x", "url": "https://x", "rate_per_minute": "60"},
+         "body.rate_per_minute"),
+    ):  # fmt: skip
+        r = api.request(method, path, headers=admin, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert field in [e["field"] for e in r.json()["errors"]], r.json()
+    r = api.get("/v1/alerts?until=0.5", headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.until"
+    r = api.post("/v1/alerts/1/acknowledge", headers={**admin, "Content-Type": "application/json"},
+                 content=b"\xff\xfe{")  # fmt: skip
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body", r.text
+
+
+def test_more_requests_than_connections_do_not_wait_for_a_second_one(
+    db_url: str, seeded: Seeded
+) -> None:
+    """A request checks its token on its own connection: with one connection in the pool, a
+    request that asked for a second waited `pool_timeout_s` and was a 503."""
+    with client(db_url, pool_max=1, pool_timeout_s=1.0) as c:
+        for _ in range(3):
+            assert c.get("/v1/alerts", headers=auth(seeded.tokens["agent"])).status_code == 200
