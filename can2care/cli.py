@@ -21,6 +21,7 @@ from .devservices import ServiceError
 
 # Subcommand modules, in the order ``--help`` lists them.
 _COMMANDS = (
+    "demo",
     "services",
     "smoke",
     "dbc",

@@ -31,10 +31,12 @@ __all__ = [
     "EXPECTED",
     "RESCUE_KINDS",
     "Expectation",
+    "Explained",
     "FalseAlert",
     "KindScore",
     "LabelLike",
     "Score",
+    "explain_alerts",
     "score_alerts",
 ]
 
@@ -230,15 +232,8 @@ def score_alerts(
     hard_negative = {
         v: all(lab.label == "negative" for lab in labs) for v, labs in by_vehicle.items()
     }
-    matched: set[int] = set()  # ids of matched changes
-    episodes: dict[str, list[_Episode]] = defaultdict(list)
-    for vehicle, labs in by_vehicle.items():
-        for label in sorted(labs, key=lambda lab: lab.time):
-            spec = expected.get(label.kind)
-            if label.label != "positive" or spec is None:
-                continue
-            episode = _match(label, spec, alerts.get(vehicle, []), matched)
-            episodes[label.kind].append(episode)
+    matched: dict[int, tuple[LabelLike, bool]] = {}  # ids of matched changes
+    episodes = _episodes(by_vehicle, alerts, expected, matched)
     false_alerts = tuple(
         FalseAlert(
             c.vehicle_id,
@@ -257,6 +252,61 @@ def score_alerts(
 
 
 @dataclass(frozen=True, slots=True)
+class Explained:
+    """A raised alert and the label that explains it (None: no label does); ``primary``: its
+    rule is one that catches the label's kind (not only a related one)."""
+
+    change: AlertChange
+    label: LabelLike | None
+    primary: bool
+
+    @property
+    def delay_s(self) -> float | None:
+        """The alert's time minus the label's (detection delay), when a label explains it."""
+        return None if self.label is None else self.change.time.timestamp() - self.label.time
+
+
+def explain_alerts(
+    labels: Iterable[LabelLike],
+    changes: Iterable[AlertChange],
+    *,
+    expected: Mapping[str, Expectation] = EXPECTED,
+) -> list[Explained]:
+    """Each ``raised`` change with the label it matched, matched as `score_alerts` does."""
+    by_vehicle: dict[str, list[LabelLike]] = defaultdict(list)
+    for label in labels:
+        by_vehicle[label.vehicle].append(label)
+    raised = [c for c in changes if c.kind == "raised"]
+    alerts: dict[str, list[AlertChange]] = defaultdict(list)
+    for change in raised:
+        alerts[change.vehicle_id].append(change)
+    matched: dict[int, tuple[LabelLike, bool]] = {}
+    _episodes(by_vehicle, alerts, expected, matched)
+    out = []
+    for change in raised:
+        found = matched.get(id(change))
+        out.append(Explained(change, *(found or (None, False))))
+    return out
+
+
+def _episodes(
+    by_vehicle: Mapping[str, Sequence[LabelLike]],
+    alerts: Mapping[str, Sequence[AlertChange]],
+    expected: Mapping[str, Expectation],
+    matched: dict[int, tuple[LabelLike, bool]],
+) -> dict[str, list[_Episode]]:
+    episodes: dict[str, list[_Episode]] = defaultdict(list)
+    for vehicle, labs in by_vehicle.items():
+        for label in sorted(labs, key=lambda lab: lab.time):
+            spec = expected.get(label.kind)
+            if label.label != "positive" or spec is None:
+                continue
+            episode = _match(label, spec, alerts.get(vehicle, []), matched)
+            episodes[label.kind].append(episode)
+    return episodes
+
+
+@dataclass(frozen=True, slots=True)
 class _Episode:
     delay_s: float | None
     alerts: int
@@ -265,7 +315,10 @@ class _Episode:
 
 
 def _match(
-    label: LabelLike, spec: Expectation, alerts: Sequence[AlertChange], matched: set[int]
+    label: LabelLike,
+    spec: Expectation,
+    alerts: Sequence[AlertChange],
+    matched: dict[int, tuple[LabelLike, bool]],
 ) -> _Episode:
     primary: list[AlertChange] = []
     for change in alerts:
@@ -274,9 +327,9 @@ def _match(
         offset = change.time.timestamp() - label.time
         if change.rule_id in spec.rules and -spec.tolerance_s <= offset <= spec.within_s:
             primary.append(change)
-            matched.add(id(change))
+            matched[id(change)] = (label, True)
         elif change.rule_id in spec.related and -spec.lead_s <= offset <= spec.within_s:
-            matched.add(id(change))
+            matched[id(change)] = (label, False)
     keys = [c.key for c in primary]
     first = min((c.time.timestamp() for c in primary), default=None)
     return _Episode(

@@ -47,12 +47,15 @@ if TYPE_CHECKING:
 __all__ = [
     "NEGATIVE_KINDS",
     "POSITIVE_KINDS",
+    "AgentRun",
     "ObservedDrive",
     "ObservedEvent",
+    "Outgoing",
     "Published",
     "SuiteDrive",
     "build_suite",
     "observe_drive",
+    "run_agent",
     "suite_kinds",
 ]
 
@@ -344,6 +347,47 @@ def observe_drive(
     """Simulate ``drive`` and run its frames through the edge agent configured as
     ``agent_config`` (vehicle identity and outbox path replaced): what it publishes, decoded.
 
+    See `run_agent` for how the frames reach the agent.
+    """
+    from dbc import demo_catalogue
+    from edge_agent.wire import WireSchema
+
+    catalogue = catalogue or demo_catalogue()
+    run = run_agent(drive, agent_config, catalogue=catalogue, work_dir=work_dir)
+    schema = WireSchema.from_catalogue(catalogue)
+    messages = tuple(_decode(r.payload, schema) for r in run.records)
+    return ObservedDrive(drive, run.labels, messages, run.frames)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message the agent put in its outbox, as it would go to the broker: ``ready_s`` is
+    the drive's clock (epoch seconds) when it was ready, the last frame the agent had read."""
+
+    ready_s: float
+    topic: str
+    payload: bytes
+    qos: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AgentRun:
+    """A drive's ground truth and the agent's outgoing messages, in drain order."""
+
+    labels: tuple[Label, ...]
+    records: tuple[Outgoing, ...]
+    frames: int
+
+
+def run_agent(
+    drive: SuiteDrive,
+    agent_config: AgentConfig,
+    *,
+    catalogue: Catalogue | None = None,
+    work_dir: str | Path | None = None,
+) -> AgentRun:
+    """Simulate ``drive`` and run its frames through the edge agent offline, at full speed.
+
     Frames go to `Agent.process` in batches of the configuration's ``batching.max_frames``
     (a log replayed as fast as possible); after each batch the outbox is drained in its own
     order (crash events first), as the MQTT link would, and the rest is read from the outbox
@@ -354,13 +398,13 @@ def observe_drive(
     from edge_agent.config import OutboxConfig, StatusConfig
     from edge_agent.config import VehicleConfig as AgentVehicle
     from edge_agent.outbox import Outbox
-    from edge_agent.wire import WireSchema
 
     from .traffic import TrafficGenerator
 
     catalogue = catalogue or demo_catalogue()
     simulated = drive.simulate()
     propulsion: Propulsion = "electric" if drive.config.variant == "ev" else "combustion"
+    end_s = drive.config.start_time + drive.config.duration
     with tempfile.TemporaryDirectory(prefix="c2c-suite-", dir=work_dir) as tmp:
         outbox = Path(tmp) / "outbox.sqlite"
         config = dataclasses.replace(
@@ -369,9 +413,8 @@ def observe_drive(
             outbox=OutboxConfig(outbox, agent_config.outbox.max_bytes),
             status=StatusConfig(None),
         )
-        schema = WireSchema.from_catalogue(catalogue)
         agent = Agent(config, catalogue=catalogue, connect=False)
-        records: list[Record] = []
+        records: list[Outgoing] = []
         frames = 0
         try:
             for batch in _frame_batches(
@@ -381,14 +424,18 @@ def observe_drive(
                 agent.process(batch)
                 ready = agent.outbox.pending(1_000_000)
                 agent.outbox.ack(r.id for r in ready)
-                records.extend(ready)
+                at = float(batch.timestamps[-1])
+                records.extend(_outgoing(at, r) for r in ready)
         finally:
             agent.close(drain_s=0.0)
         with Outbox(outbox) as rest:  # the last batch and captures, put as the agent closed
-            records.extend(rest.pending(1_000_000))
-    messages = tuple(_decode(record.payload, schema) for record in records)
-    log.debug("%s: %d frames, %d messages", drive.vehicle_id, frames, len(messages))
-    return ObservedDrive(drive, simulated.labels, messages, frames)
+            records.extend(_outgoing(end_s, r) for r in rest.pending(1_000_000))
+    log.debug("%s: %d frames, %d messages", drive.vehicle_id, frames, len(records))
+    return AgentRun(simulated.labels, tuple(records), frames)
+
+
+def _outgoing(ready_s: float, record: Record) -> Outgoing:
+    return Outgoing(ready_s, record.topic, record.payload, record.qos)
 
 
 def _frame_batches(traffic: Any, max_frames: int) -> Iterator[Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rules.changes import AlertChange, Category, ChangeKind
-from rules.scoring import KindScore, score_alerts
+from rules.scoring import KindScore, explain_alerts, score_alerts
 
 T0 = 1_772_366_400.0  # epoch seconds
 
@@ -135,3 +135,21 @@ def test_no_alerts_and_no_labels() -> None:
     assert math.isnan(score.recall) and math.isnan(score.precision)
     assert score.acceptance() == []
     assert "recall nan" in score.table()
+
+
+def test_explain_alerts_names_each_alerts_label_and_its_delay() -> None:
+    labels = [Lab("v1", "breakdown", "positive", T0 + 100), Lab("v2", "pothole", "negative", T0)]
+    changes = [
+        alert("v1", "critical_dtc", 100.0),
+        alert("v1", "breakdown", 190.0, category="rescue"),
+        alert("v2", "crash", 50.0, category="rescue"),
+        alert("v1", "breakdown", 195.0, kind="cleared", category="rescue"),
+    ]
+    explained = explain_alerts(labels, changes)
+    assert [(e.change.rule_id, e.primary) for e in explained] == [
+        ("critical_dtc", False), ("breakdown", True), ("crash", False),
+    ]  # fmt: skip
+    assert [e.label.kind if e.label else None for e in explained] == [
+        "breakdown", "breakdown", None,
+    ]  # fmt: skip
+    assert [e.delay_s for e in explained] == [0.0, 90.0, None]
