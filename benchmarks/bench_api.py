@@ -45,10 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI
 
 from can2care.devservices import Postgres, _proc
-from cloud_ingest.api import Settings, create_app, create_token
+from cloud_ingest.api import create_token
 from cloud_ingest.storage import migrate
 from rules.changes import AlertChange
 from rules.store import apply_changes
@@ -72,11 +71,6 @@ _RULES = (
 # Status shares (percent) among the alerts: most are history.
 _STATUSES = (("resolved", 90), ("open", 6), ("acknowledged", 3), ("dispatched", 1))
 _END = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-def app_from_env() -> FastAPI:
-    """The application for ``uvicorn --factory`` (settings from ``CAN2CARE_*``)."""
-    return create_app(Settings.from_env())
 
 
 # Loading ----------------------------------------------------------------------------------------
@@ -353,7 +347,7 @@ def _report_stream(
 
 def _serve(url: str, port: int, workers: int, pool_max: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CAN2CARE_DATABASE_URL": url, "CAN2CARE_POOL_MAX": str(pool_max)}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.bench_api:app_from_env",
+    command = [sys.executable, "-m", "uvicorn", "--factory", "cloud_ingest.api.app:app_from_env",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                "--no-access-log", "--log-level", "warning"]  # fmt: skip
     with log.open("wb") as out:

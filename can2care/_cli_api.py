@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (one per core; default 1)"
+    )
     parser.set_defaults(func=_serve)
     commands = parser.add_subparsers(title="api commands", metavar="COMMAND")
     token = commands.add_parser("token", help="API tokens: create, list, revoke")
@@ -64,8 +67,15 @@ def _serve(args: argparse.Namespace) -> int:
     with _connect(args):
         pass
     print(f"can2care api: http://{args.host}:{args.port}/docs; Ctrl-C stops", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
-                proxy_headers=True)  # fmt: skip
+    if args.workers > 1:  # each worker process builds the application from the environment
+        os.environ["CAN2CARE_DATABASE_URL"] = settings.database_url
+        uvicorn.run(
+            "cloud_ingest.api.app:app_from_env", factory=True, workers=args.workers,
+            host=args.host, port=args.port, log_config=None, proxy_headers=True,
+        )  # fmt: skip
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
+                    proxy_headers=True)  # fmt: skip
     return 0
 
 

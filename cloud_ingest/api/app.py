@@ -81,3 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The application with settings from ``CAN2CARE_*`` variables, for ``uvicorn --factory``
+    (several worker processes: ``can2care api --workers N``)."""
+    return create_app(Settings.from_env())
