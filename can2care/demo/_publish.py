@@ -5,13 +5,20 @@ Every vehicle connects with its own client id (``can2care-<vehicle_id>``), a ret
 its agent put in the outbox are published with QoS 1 in the agent's drain order, each when
 the demo clock reaches the drive time at which the agent had it ready: the demo clock runs
 ``speed`` times faster than the wall clock from the start of the fleet's window.
+
+One thread drives every vehicle's session with paho's external-loop API on one ``selectors``
+loop (as `simulators.fleet` does): a network thread per client would need ``select()`` on
+descriptors past 1024 with a few hundred vehicles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
+import resource
+import selectors
 import threading
 import time
 from collections.abc import Sequence
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_agent.mqtt import sender_properties
 
@@ -55,12 +62,10 @@ class _Client:
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self.properties = sender_properties(f"can2care-{vehicle_id}")
-        self.client.reconnect_delay_set(1, 5)
         self.client.connect_timeout = 30.0
-        # a blocking connect, one vehicle after the other: hundreds of loop threads connecting
-        # at once on a small machine time out and retry with back-off
-        self.client.connect(host, port, keepalive=60)
-        self.client.loop_start()
+        self.host, self.port = host, port
+        self.sock: Any = None
+        self.client.connect(host, port, keepalive=60)  # TCP and CONNECT; CONNACK comes later
 
     def status(self, online: bool) -> bytes:
         document = {
@@ -84,13 +89,13 @@ class _Client:
     def publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.client.publish(topic, payload, qos=qos, properties=self.properties)
 
-    def close(self) -> None:
-        if self.connected.is_set():
-            self.client.publish(
-                self.status_topic, self.status(False), qos=1, retain=True
-            ).wait_for_publish(5)
-        self.client.disconnect()
-        self.client.loop_stop()
+    def reconnect(self) -> None:
+        """After a lost connection: connect again (the session's messages are re-sent)."""
+        self.connected.clear()
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            log.debug("vehicle %s: reconnect failed: %s", self.vehicle_id, exc)
 
 
 class _Counts:
@@ -102,7 +107,7 @@ class _Counts:
 
 
 class FleetPublisher:
-    """Publishes the prepared fleet in a thread of its own (``start``, ``stats``, ``close``)."""
+    """Publishes the prepared fleet from a thread of its own (``start``, ``stats``, ``close``)."""
 
     def __init__(
         self, fleet: Sequence[Prepared], host: str, port: int, *, speed: float, window_start: float
@@ -114,7 +119,13 @@ class FleetPublisher:
         self.messages = sum(len(p.records) for p in fleet)
         self._counts = _Counts()
         self._clients: list[_Client] = []
+        self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
+        self._publishing = threading.Event()
+        self._closing = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._started = False
         self._thread = threading.Thread(target=self._run, name="demo-publisher", daemon=True)
         self._wall_start = 0.0
         self._done = threading.Event()
@@ -123,40 +134,85 @@ class FleetPublisher:
     def start(self, timeout: float | None = None) -> None:
         """Connect every vehicle (waiting up to ``timeout`` for all, by default a minute and
         a tenth of a second per vehicle), then start publishing."""
+        _raise_nofile()
         timeout = 60.0 + 0.1 * len(self.fleet) if timeout is None else timeout
-        self._clients = [
-            _Client(p.vehicle_id, self.host, self.port, self._counts) for p in self.fleet
-        ]
+        self._thread.start()  # the loop reads the CONNACKs while the next vehicles connect
+        for p in self.fleet:
+            client = _Client(p.vehicle_id, self.host, self.port, self._counts)
+            with self._lock:
+                self._clients.append(client)
         deadline = time.monotonic() + timeout
-        for c in self._clients:
+        for c in list(self._clients):
             if not c.connected.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"vehicle {c.vehicle_id} did not connect to the broker")
         self._wall_start = time.time()
-        self._thread.start()
+        self._publishing.set()
 
     def drive_clock(self) -> float:
         if not self._wall_start:
             return self.window_start
         return self.window_start + (time.time() - self._wall_start) * self.speed
 
+    # -- the network thread ---------------------------------------------------------------
+
+    def _follow(self, client: _Client) -> None:
+        """Keep the selector in step with the client's socket and its wish to write."""
+        sock = client.client.socket()
+        if sock is not client.sock:
+            if client.sock is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(client.sock)
+            client.sock = sock
+            if sock is not None:
+                self._selector.register(sock, selectors.EVENT_READ, client)
+        if sock is not None and client.client.want_write():
+            client.client.loop_write()
+
     def _run(self) -> None:
         try:
-            # one heap entry per vehicle: its next message (messages keep their drain order)
-            heap = [(p.records[0].ready_s, i, 0) for i, p in enumerate(self.fleet) if p.records]
-            heapq.heapify(heap)
-            while heap and not self._stop.is_set():
-                ready_s, i, k = heap[0]
-                wait = (ready_s - self.drive_clock()) / self.speed
-                if wait > 0:
-                    self._stop.wait(min(wait, 0.5))
-                    continue
-                heapq.heappop(heap)
-                record = self.fleet[i].records[k]
-                self._clients[i].publish(record.topic, record.payload, record.qos)
-                with self._counts.lock:
-                    self._counts.published += 1
-                if k + 1 < len(self.fleet[i].records):
-                    heapq.heappush(heap, (self.fleet[i].records[k + 1].ready_s, i, k + 1))
+            heap: list[tuple[float, int, int]] = []
+            next_misc = 0.0
+            while not self._stop.is_set():
+                with self._lock:
+                    clients = list(self._clients)
+                for client in clients:
+                    self._follow(client)
+                if self._publishing.is_set() and not heap and not self._closing.is_set():
+                    heap = [
+                        (p.records[0].ready_s, i, 0) for i, p in enumerate(self.fleet) if p.records
+                    ]
+                    heapq.heapify(heap)
+                    self._publishing.clear()
+                    self._started = True
+                timeout = 0.05
+                while heap:
+                    ready_s, i, k = heap[0]
+                    wait = (ready_s - self.drive_clock()) / self.speed
+                    if wait > 0:
+                        timeout = min(timeout, wait)
+                        break
+                    heapq.heappop(heap)
+                    record = self.fleet[i].records[k]
+                    clients[i].publish(record.topic, record.payload, record.qos)
+                    with self._counts.lock:
+                        self._counts.published += 1
+                    if k + 1 < len(self.fleet[i].records):
+                        heapq.heappush(heap, (self.fleet[i].records[k + 1].ready_s, i, k + 1))
+                if self._started and not heap and not self._done.is_set():
+                    self._done.set()
+                for key, _mask in (
+                    self._selector.select(timeout) if self._selector.get_map() else []
+                ):
+                    key.data.client.loop_read()
+                if time.monotonic() >= next_misc:
+                    next_misc = time.monotonic() + 1.0
+                    for client in clients:
+                        if client.client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                            client.reconnect()
+                if not self._selector.get_map():
+                    self._stop.wait(timeout)
+                if self._closing.is_set() and not self._closed.is_set():
+                    self._goodbye(clients)
         except BaseException as exc:  # pragma: no cover - reported by stats' caller
             self._error = exc
             log.exception("the publisher failed")
@@ -173,7 +229,7 @@ class FleetPublisher:
             published=published,
             acked=acked,
             drive_clock=self.drive_clock(),
-            done=self._done.is_set(),
+            done=self._done.is_set() and self._started,
         )
 
     def wait_acked(self, timeout: float) -> bool:
@@ -186,12 +242,38 @@ class FleetPublisher:
             time.sleep(0.1)
         return False
 
+    def _goodbye(self, clients: Sequence[_Client]) -> None:
+        """On the network thread: each vehicle's ``offline`` status, then its disconnect."""
+        for client in clients:
+            if client.connected.is_set():
+                client.client.publish(client.status_topic, client.status(False), qos=1, retain=True)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(c.client.want_write() for c in clients):
+            for client in clients:
+                self._follow(client)
+            for key, _mask in self._selector.select(0.05):
+                key.data.client.loop_read()
+        for client in clients:
+            client.client.disconnect()
+            self._follow(client)
+        self._closed.set()
+        self._stop.set()
+
     def close(self) -> None:
         """Stop publishing, send each vehicle's ``offline`` status and disconnect."""
+        self._closing.set()
+        if self._thread.is_alive():
+            self._closed.wait(15.0)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        for c in self._clients:
-            c.close()
+        self._selector.close()
         if self._error is not None:
             raise RuntimeError(f"the publisher failed: {self._error}") from self._error
+
+
+def _raise_nofile() -> None:
+    """Raise the open-files limit to the hard limit: a connection is a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
