@@ -38,6 +38,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--api-port", type=int, default=8080, help="API port (8080, or a free one)")
     parser.add_argument("--jobs", type=int, default=0, help="agent processes (0: one per core)")
     parser.add_argument(
+        "--scale", type=_positive_int, default=1, metavar="N",
+        help="N ingest processes in one group and N rules workers sharing the fleet (1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--run-dir", type=Path, default=None,
         help="the services' run directory (default: $CAN2CARE_RUN_DIR or ./.run)",
     )  # fmt: skip
@@ -69,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     config = DemoConfig(
         vehicles=args.vehicles, duration_s=args.duration, speed=args.speed, seed=args.seed,
         keep_running=args.keep_running, run_dir=args.run_dir, api_port=args.api_port,
-        jobs=args.jobs,
+        jobs=args.jobs, scale=args.scale,
     )  # fmt: skip
     shown: list[Any] = []  # the result, once the table is out
 

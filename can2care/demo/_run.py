@@ -39,6 +39,7 @@ class DemoConfig:
     run_dir: Path | None = None
     api_port: int = 8080  # another free port if taken
     jobs: int = 0  # agent processes, 0: one per core
+    scale: int = 1  # ingest processes and rules workers side by side
     progress_every_s: float = 5.0
 
 
@@ -107,7 +108,10 @@ def _with_services(
     if api_port == 0 or not _proc.port_is_free("127.0.0.1", api_port):
         api_port = _proc.free_port()
     run_dir = manager.run_dir
-    stack = Stack(run_dir / "demo", url, (services.mqtt.host, services.mqtt.port), api_port)
+    stack = Stack(
+        run_dir / "demo", url, (services.mqtt.host, services.mqtt.port), api_port,
+        scale=config.scale,
+    )  # fmt: skip
     try:
         say(f"database    {DATABASE} (new); starting ingest, rules and the API ...")
         stack.start()

@@ -1,9 +1,11 @@
 """The cloud side of the demo as the deployed commands, each in a process of its own.
 
 ``can2care ingest``, ``can2care rules run`` (which delivers webhooks too) and ``can2care api``
-run as children of the demo with their output in ``<run dir>/demo/<name>.log``. Each starts
-in a session of its own, so a Ctrl-C at the terminal reaches only the demo, which stops them
-in order (API, rules, ingest) with SIGTERM, then SIGKILL after a grace period.
+run as children of the demo with their output in ``<run dir>/demo/<name>.log``. With
+``scale`` N, N ingest processes share one MQTT group (each its own client id and session) and
+N rules workers share the fleet (``--worker k --workers N``), as docs/scale-out.md plans. Each
+child starts in a session of its own, so a Ctrl-C at the terminal reaches only the demo, which
+stops them in order (API, rules, ingest) with SIGTERM, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -24,22 +26,40 @@ class StackError(RuntimeError):
 
 
 class Stack:
-    def __init__(self, log_dir: Path, database_url: str, mqtt: tuple[str, int], api_port: int):
+    def __init__(
+        self,
+        log_dir: Path,
+        database_url: str,
+        mqtt: tuple[str, int],
+        api_port: int,
+        *,
+        scale: int = 1,
+    ) -> None:
         self.log_dir = log_dir
         self.database_url = database_url
         self.mqtt = mqtt
         self.api_port = api_port
+        self.scale = scale
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _names(self, kind: str) -> list[str]:
+        return [kind] if self.scale == 1 else [f"{kind}-{k}" for k in range(1, self.scale + 1)]
 
     def start(self, timeout: float = 90.0) -> None:
         host, port = self.mqtt
-        commands = {
-            "ingest": ["ingest", "--database", self.database_url, "--broker", f"{host}:{port}",
-                       "--group", "can2care-demo", "--client-id", "can2care-demo-ingest",
-                       "--http-port", "0"],
-            "rules": ["rules", "run", "--database", self.database_url],
-            "api": ["api", "--database", self.database_url, "--port", str(self.api_port)],
-        }  # fmt: skip
+        commands: dict[str, list[str]] = {}
+        for name in self._names("ingest"):
+            commands[name] = [
+                "ingest", "--database", self.database_url, "--broker", f"{host}:{port}",
+                "--group", "can2care-demo", "--client-id", f"can2care-demo-{name}",
+                "--http-port", "0",
+            ]  # fmt: skip
+        for k, name in enumerate(self._names("rules")):
+            commands[name] = [
+                "rules", "run", "--database", self.database_url,
+                "--worker", str(k), "--workers", str(self.scale),
+            ]  # fmt: skip
+        commands["api"] = ["api", "--database", self.database_url, "--port", str(self.api_port)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, CAN2CARE_DATABASE_URL=self.database_url)
         for name, args in commands.items():
@@ -53,7 +73,7 @@ class Stack:
                     start_new_session=True,
                 )
         deadline = time.monotonic() + timeout
-        for name in ("ingest", "rules"):  # both say so when they listen
+        for name in (*self._names("ingest"), *self._names("rules")):  # they say when they listen
             while "Ctrl-C stops" not in self.log(name):
                 self._check(deadline, name)
                 time.sleep(0.1)
@@ -80,7 +100,7 @@ class Stack:
                 raise StackError(f"{name} stopped (exit {child.returncode}):\n{tail}")
 
     def stop(self, grace_s: float = 20.0) -> None:
-        for name in ("api", "rules", "ingest"):
+        for name in ("api", *self._names("rules"), *self._names("ingest")):
             child = self.children.pop(name, None)
             if child is None or child.poll() is not None:
                 continue

@@ -24,7 +24,7 @@ def test_small_demo_shows_each_rescue_event_once_and_none_on_hard_negatives(
 
     config = DemoConfig(
         vehicles=7, speed=600.0, seed=3, keep_running=False, run_dir=service_dir,
-        api_port=0, progress_every_s=1.0,
+        api_port=0, progress_every_s=1.0, scale=2,  # two ingest processes, two rules workers
     )  # fmt: skip
     result = run_demo(config, lines.append, serving=serving)
 
@@ -56,6 +56,9 @@ def test_small_demo_shows_each_rescue_event_once_and_none_on_hard_negatives(
     assert "rescue events    3 of 3" in text
     assert "samples/s" in text and "alert latency    median" in text
     assert result.api_url in text
+    # both ingest processes and both rules workers ran (each says so when it listens)
+    for name in ("ingest-1", "ingest-2", "rules-1", "rules-2"):
+        assert "Ctrl-C stops" in (service_dir / "demo" / f"{name}.log").read_text()
     # everything the demo started is stopped: its API no longer answers
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{result.api_url}/health", timeout=2)
