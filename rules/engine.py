@@ -380,7 +380,6 @@ class _Frame:
     def for_instance(self, name: str) -> _Frame:
         """Evaluate for rule instance ``name`` next (it names the held() state)."""
         self._instance = name
-        self._cache.pop(("instance",), None)
         return self
 
     # -- after the batch --------------------------------------------------------------------

@@ -43,7 +43,16 @@ from ..storage import (
 )
 from ..storage import telemetry_rows as make_telemetry_rows
 
-__all__ = ["Limits", "Outcome", "Reason", "RegistryView", "Rejected", "classify", "split_topic"]
+__all__ = [
+    "TOPIC_KINDS",
+    "Limits",
+    "Outcome",
+    "Reason",
+    "RegistryView",
+    "Rejected",
+    "classify",
+    "split_topic",
+]
 
 
 class Reason(StrEnum):
@@ -92,6 +101,7 @@ class Limits:
 
 
 _KINDS = {"telemetry": PayloadKind.TELEMETRY, "events": PayloadKind.EVENT, "status": None}
+TOPIC_KINDS = tuple(_KINDS)  # the last level of a vehicle's topics (docs/mqtt-topics.md)
 
 
 def split_topic(topic: str, prefix: str) -> tuple[str, str] | None:

@@ -35,14 +35,15 @@ from .classify import Limits, Outcome, Reason, Rejected, classify, split_topic
 from .metrics import Metrics
 from .registry import RegistryCache, RegistryUnavailable
 
-__all__ = ["Formatter", "Writer"]
+__all__ = ["Backoff", "Formatter", "Writer", "now_ms"]
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
+    """Wall-clock ms since the Unix epoch (receipt times, flush ages, lag)."""
     return time.time_ns() // 1_000_000
 
 
@@ -91,7 +92,7 @@ class Formatter(threading.Thread):
     def run(self) -> None:
         batcher = self._batcher
         while True:
-            wait = batcher.wait_ms(_now_ms())
+            wait = batcher.wait_ms(now_ms())
             try:
                 message = self._inbox.get(timeout=None if wait is None else wait / 1000)
             except queue.Empty:
@@ -107,8 +108,8 @@ class Formatter(threading.Thread):
                 if outcome is None:  # abandoned while the registry was unreachable
                     self._flushes.put(None)
                     return
-                batcher.add(message, outcome, _now_ms())
-            if batcher.due(_now_ms()):
+                batcher.add(message, outcome, now_ms())
+            if batcher.due(now_ms()):
                 self._flushes.put(batcher.take())
 
     def _classify(self, message: Received) -> Outcome | None:
@@ -240,7 +241,7 @@ class Writer(threading.Thread):
         m.samples.inc(result.samples)
         m.rows.inc(result.series_rows)
         fresh = set(result.stored)  # a batch given twice in one flush is new only once
-        now = _now_ms()
+        now = now_ms()
         for message, outcome in zip(flush.messages, flush.outcomes, strict=True):
             m.lag_seconds.observe(max(0, now - message.received_ms) / 1000)
             parts = split_topic(message.topic, self._prefix)

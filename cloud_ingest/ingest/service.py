@@ -31,17 +31,13 @@ from .classify import Limits
 from .config import IngestConfig
 from .errors import IngestStartError
 from .metrics import HttpServer, Metrics
-from .pipeline import Backoff, Formatter, Writer
+from .pipeline import Backoff, Formatter, Writer, now_ms
 from .registry import RegistryCache, RegistryUnavailable
 from .subscriber import Subscriber
 
 __all__ = ["IngestService", "load_schemas"]
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def load_schemas(config: IngestConfig) -> dict[str, WireSchema]:
@@ -99,7 +95,7 @@ class IngestService:
             abandon=self._abandon,
         )
         self.subscriber = Subscriber(
-            config.mqtt, self._deliver, on_connection=self._connection_changed, clock_ms=_now_ms
+            config.mqtt, self._deliver, on_connection=self._connection_changed, clock_ms=now_ms
         )
         self.http: HttpServer | None = None
         self._started = False
@@ -195,7 +191,7 @@ class IngestService:
         """The state ``/healthz`` reports: healthy when connected and the database answers."""
         with self._pending_lock:
             pending = len(self._pending)
-            oldest = (_now_ms() - self._pending[0]) / 1000 if self._pending else 0.0
+            oldest = (now_ms() - self._pending[0]) / 1000 if self._pending else 0.0
         self.metrics.oldest_pending_seconds.set(oldest)
         database_ok = self.writer.last_error is None
         running = not self._started or (self.writer.is_alive() and self.formatter.is_alive())

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .batcher import Received
+from .classify import TOPIC_KINDS
 from .config import MqttConfig
 from .errors import IngestStartError
 
@@ -34,14 +35,13 @@ __all__ = ["Subscriber", "topic_filters"]
 
 log = logging.getLogger(__name__)
 
-_KINDS = ("telemetry", "events", "status")
 # Reason codes of a refusal that retrying will not cure.
 _FATAL_CONNACK = {134, 135, 138, 140}  # bad user name or password, not authorised, banned, auth
 
 
 def topic_filters(group: str, prefix: str) -> list[str]:
     """The shared-subscription filters of the group: telemetry, events and status."""
-    return [f"$share/{group}/{prefix}/+/{kind}" for kind in _KINDS]
+    return [f"$share/{group}/{prefix}/+/{kind}" for kind in TOPIC_KINDS]
 
 
 class Subscriber:

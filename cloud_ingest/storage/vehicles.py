@@ -12,7 +12,7 @@ catalogue list. Broker credentials are not stored here (`cloud_ingest.provisioni
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeAlias
 
@@ -35,7 +35,7 @@ class Vehicle:
     owner_ref: str | None = None
     region: str | None = None
     tags: tuple[str, ...] = ()
-    catalogues: tuple[str, ...] = field(default=())
+    catalogues: tuple[str, ...] = ()
 
 
 def register_vehicles(conn: Connection, vehicles: Iterable[Vehicle]) -> int:
