@@ -26,6 +26,7 @@ __all__ = [
     "SEVERITIES",
     "Action",
     "Alert",
+    "AlertJsonPage",
     "AlertPage",
     "AppliedChange",
     "AuditEntry",
@@ -149,6 +150,14 @@ class AlertPage:
     """One page of `rules.store.list_alerts`; ``next_cursor`` is None on the last page."""
 
     alerts: tuple[Alert, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertJsonPage:
+    """One page of `rules.store.list_alerts_json`: each alert's `alert_json` as JSON text."""
+
+    alerts: tuple[str, ...]
     next_cursor: str | None
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias
 
+import anyio
+import anyio.to_thread
 import psycopg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from .errors import Forbidden, Unauthorized
@@ -46,57 +50,102 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_conn(
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+    return credentials.credentials
+
+
+def _authenticated(conn: psycopg.Connection[Any], token: str) -> Principal:
+    principal = authenticate(conn, token)
+    if principal is None:
+        raise Unauthorized("the API token is unknown or revoked")
+    return principal
+
+
+def _checked_out(pool: ConnectionPool[Any], timeout: float, token: str) -> _Session:
+    conn = pool.getconn(timeout=timeout)
+    try:
+        return _Session(conn, _authenticated(conn, token))
+    except BaseException:
+        pool.putconn(conn)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """A request's pooled connection and its caller, checked out in one worker-thread hop."""
+
+    conn: psycopg.Connection[Any]
+    principal: Principal
+
+
+async def _session(
     pool: Annotated[ConnectionPool[Any], Depends(get_pool)],
     settings: Annotated[Settings, Depends(get_settings)],
-) -> Iterator[psycopg.Connection[Any]]:
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[_Session]:
+    """The request's connection (autocommit) and its authenticated caller.
+
+    Both come in one hop to a worker thread (taking a connection and checking the token on
+    it); the token is checked on the request's own connection, so a request never holds one
+    pooled connection while waiting for a second (that could wait forever once more requests
+    than ``pool_max`` run at once).
+    """
+    token = _token(credentials)  # no token: 401 before any connection is taken
+    with anyio.CancelScope(shield=True):  # a cancelled request still returns its connection
+        session = await anyio.to_thread.run_sync(_checked_out, pool, settings.pool_timeout_s, token)
+    try:
+        yield session
+    finally:
+        if session.conn.info.transaction_status == TransactionStatus.IDLE:
+            pool.putconn(session.conn)  # nothing to roll back: no I/O, no hop
+        else:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(pool.putconn, session.conn)
+
+
+async def get_conn(
+    session: Annotated[_Session, Depends(_session)],
+) -> psycopg.Connection[Any]:
     """A connection (autocommit) from the pool for the request's duration."""
-    with pool.connection(timeout=settings.pool_timeout_s) as conn:
-        yield conn
+    return session.conn
 
 
 Conn: TypeAlias = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 
 
-def require(role: Role, *, hold: bool = True) -> Callable[..., Principal]:
+def require(role: Role, *, hold: bool = True) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's principal, whose role must allow ``role``'s requests.
 
-    The token is checked on the request's own connection (`get_conn`, one per request): a
-    request that held one pooled connection while waiting for a second could wait forever
-    once every connection is held so (more requests than ``pool_max`` at once).
     ``hold=False`` is for a request that must not keep a connection while it runs (the event
     stream): the check borrows one for its query only.
     """
 
-    def token(credentials: HTTPAuthorizationCredentials | None) -> str:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("send an API token: Authorization: Bearer <token>")
-        return credentials.credentials
-
-    def check(conn: psycopg.Connection[Any], token: str) -> Principal:
-        principal = authenticate(conn, token)
-        if principal is None:
-            raise Unauthorized("the API token is unknown or revoked")
+    def allowed(principal: Principal) -> Principal:
         if not allows(principal.role, role):
             raise Forbidden(
                 f"this needs the {role} role; the token {principal.name!r} is {principal.role}"
             )
         return principal
 
-    def on_request_connection(
-        conn: Conn,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    async def on_request_connection(
+        session: Annotated[_Session, Depends(_session)],
     ) -> Principal:
-        return check(conn, token(credentials))
+        return allowed(session.principal)
 
-    def on_borrowed_connection(
+    def borrowed(pool: ConnectionPool[Any], timeout: float, token: str) -> Principal:
+        with pool.connection(timeout=timeout) as conn:
+            return _authenticated(conn, token)
+
+    async def on_borrowed_connection(
         pool: Annotated[ConnectionPool[Any], Depends(get_pool)],
         settings: Annotated[Settings, Depends(get_settings)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        sent = token(credentials)
-        with pool.connection(timeout=settings.pool_timeout_s) as conn:
-            return check(conn, sent)
+        token = _token(credentials)
+        principal = await anyio.to_thread.run_sync(borrowed, pool, settings.pool_timeout_s, token)
+        return allowed(principal)
 
     dependency = on_request_connection if hold else on_borrowed_connection
     dependency.__name__ = f"require_{role}" + ("" if hold else "_briefly")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import json
+
 import psycopg
 import pytest
 
+from rules.alerts import alert_json
 from rules.errors import AlertNotFound, InvalidCursor, InvalidTransition
 from rules.store import (
     acknowledge,
@@ -20,6 +23,7 @@ from rules.store import (
     feed_since,
     get_alert,
     list_alerts,
+    list_alerts_json,
     resolve,
 )
 
@@ -363,6 +367,39 @@ def test_list_filters(conn: Conn, filters: dict[str, Any], expected: str) -> Non
     ids = _fleet(conn)
     page = list_alerts(conn, **filters)
     assert "".join(_names(ids, page.alerts)) == expected and page.next_cursor is None
+    as_json = list_alerts_json(conn, **filters)
+    assert [json.loads(a)["id"] for a in as_json.alerts] == [a.alert_id for a in page.alerts]
+    assert as_json.next_cursor is None
+
+
+def _timed(state: dict[str, Any]) -> dict[str, Any]:
+    """An alert's JSON state with its times as datetimes (the text of one instant varies)."""
+    return {
+        k: datetime.fromisoformat(v) if k.endswith("_at") and v is not None else v
+        for k, v in state.items()
+    }
+
+
+def test_the_json_list_is_alert_json_built_by_the_database(conn: Conn) -> None:
+    ids = _fleet(conn)
+    assign(conn, ids["a"], "ben", actor="ana")
+    dispatch(conn, ids["d"], {"tow": "ACME", "eta_min": 25, "crew": ["x", "y"]}, actor="ben")
+    assert escalate_due(conn, datetime.now(UTC) + timedelta(days=1), {"tyre": 60.0})
+    apply_changes(conn, [change("cleared", vehicle="veh-1", rule="low_soc")])
+    page = list_alerts(conn, limit=3)
+    every = list_alerts(conn).alerts
+    assert any(a.dispatch for a in every) and any(a.escalated_at for a in every)
+    assert any(a.resolved_at for a in every) and any(a.assigned_to for a in every)
+    for cursor in (None, page.next_cursor):
+        ours = list_alerts(conn, limit=3, cursor=cursor)
+        theirs = list_alerts_json(conn, limit=3, cursor=cursor)
+        assert [_timed(json.loads(a)) for a in theirs.alerts] == [
+            _timed(alert_json(a)) for a in ours.alerts
+        ]
+        assert [list(json.loads(a)) for a in theirs.alerts] == [
+            list(alert_json(a)) for a in ours.alerts
+        ]
+        assert theirs.next_cursor == ours.next_cursor
 
 
 def test_list_pages_with_a_cursor_that_survives_new_alerts(conn: Conn) -> None:
