@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
     except (ServiceError, CatalogueError) as exc:
         print(f"can2care: error: {exc}", file=sys.stderr)
         return 1
