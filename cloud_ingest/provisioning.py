@@ -7,21 +7,30 @@ service logs in as one user that may read those topics of every vehicle (docs/mq
 The formatters (``mosquitto_password_line``, ``acl_text``) are pure; ``write_broker_files``
 writes both files atomically, and ``update_broker_files`` rewrites them for a changed fleet,
 keeping the password lines of vehicles already provisioned and making passwords for new ones.
-Plain passwords exist only once, in a credentials file (``write_credentials``, JSON, mode 0600)
-from which each vehicle gets its own::
+``rotate_vehicle_login`` gives one vehicle a new password (adding its login if it has none)
+and ``remove_vehicle_login`` takes one away, each keeping every other login (the care team's
+API calls them, docs/api.md, and answers the password once). Plain passwords exist only
+once, in what these functions return; the CLI writes them to a credentials file
+(``write_credentials``, JSON, mode 0600) from which each vehicle gets its own::
 
     {"version": 1, "vehicles": [{"vehicle_id": "veh-1", "password": "..."}, ...]}
 
-The broker reads its files at start and again on SIGHUP, so after
-writing, the caller signals the broker (``kill -HUP``) to apply a changed fleet.
+The functions that read and rewrite the files (``update_broker_files``, ``rotate_...``,
+``remove_...``) hold an exclusive ``flock`` on ``.can2care.lock`` in the directory while they
+do, so processes changing logins at once (API workers, the CLI) never lose each other's change.
+
+The broker reads its files at start and again on SIGHUP, so after writing, the caller signals
+the broker (``kill -HUP``, or ``reload_broker`` with its pid file) to apply the change.
 
 Errors: ``ValueError`` for a vehicle id or user name that cannot be a topic level, a duplicate,
-or a password line that is not in Mosquitto 2's PBKDF2-SHA512 format.
+a vehicle id that is the ingest user's, or a password line that is not in Mosquitto 2's
+PBKDF2-SHA512 format; ``OSError`` when the files cannot be read or written.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -29,8 +38,10 @@ import logging
 import os
 import re
 import secrets
+import signal
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +54,10 @@ __all__ = [
     "mosquitto_password_line",
     "new_password",
     "read_credentials",
+    "read_password_file",
+    "reload_broker",
+    "remove_vehicle_login",
+    "rotate_vehicle_login",
     "update_broker_files",
     "validate_vehicle_id",
     "verify_password_line",
@@ -60,6 +75,8 @@ _ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PBKDF2_ID = "7"
 _SALT_BYTES = 12
 _FILE_MODE = 0o640
+# Held (flock, exclusive) while the password file and ACL are read and rewritten.
+_LOCK_NAME = ".can2care.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +284,32 @@ def read_password_file(path: Path) -> dict[str, str]:
     return lines
 
 
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """The directory (made if missing) under an exclusive lock of every process that rewrites
+    its files: the lock is ``flock`` on ``.can2care.lock`` there, released when it closes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_logins(
+    directory: Path, lines: Mapping[str, str], *, ingest_user: str, prefix: str
+) -> list[str]:
+    """Write ``lines`` (user name -> password line, in order) as ``passwords``, and the ACL for
+    every user in it but ``ingest_user``; the vehicle ids are returned. The ACL is made (and so
+    every id checked) before either file is touched."""
+    ids = [user for user in lines if user != ingest_user]
+    acl = acl_text(ids, ingest_user=ingest_user, prefix=prefix)
+    _write_atomically(directory / "passwords", _password_lines_text(list(lines.values())))
+    _write_atomically(directory / "acl", acl)
+    return ids
+
+
 def update_broker_files(
     directory: Path,
     vehicle_ids: Iterable[str],
@@ -283,28 +326,99 @@ def update_broker_files(
     """
     ingest_user = validate_vehicle_id(ingest_user, what="ingest user")
     ids = _unique_ids(vehicle_ids, ingest_user)
-    password_path = directory / "passwords"
-    existing = read_password_file(password_path)
-    ingest_password = None
-    if ingest_user in existing:
-        lines = [existing[ingest_user]]
-    else:
-        ingest_password = new_password()
-        lines = [mosquitto_password_line(ingest_user, ingest_password)]
-    fresh: list[VehicleCredential] = []
-    for vehicle_id in ids:
-        if vehicle_id in existing:
-            lines.append(existing[vehicle_id])
+    prefix = _validate_prefix(prefix)
+    with _locked(directory):
+        existing = read_password_file(directory / "passwords")
+        ingest_password = None
+        if ingest_user in existing:
+            lines = {ingest_user: existing[ingest_user]}
         else:
-            credential = VehicleCredential(vehicle_id, new_password())
-            fresh.append(credential)
-            lines.append(mosquitto_password_line(vehicle_id, credential.password))
-    acl = acl_text(ids, ingest_user=ingest_user, prefix=prefix)
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(password_path, _password_lines_text(lines))
-    _write_atomically(directory / "acl", acl)
+            ingest_password = new_password()
+            lines = {ingest_user: mosquitto_password_line(ingest_user, ingest_password)}
+        fresh: list[VehicleCredential] = []
+        for vehicle_id in ids:
+            if vehicle_id in existing:
+                lines[vehicle_id] = existing[vehicle_id]
+            else:
+                credential = VehicleCredential(vehicle_id, new_password())
+                fresh.append(credential)
+                lines[vehicle_id] = mosquitto_password_line(vehicle_id, credential.password)
+        _write_logins(directory, lines, ingest_user=ingest_user, prefix=prefix)
     log.info("broker logins for %d vehicles in %s (%d new)", len(ids), directory, len(fresh))
     return fresh, ingest_password
+
+
+def _one_vehicle(vehicle_id: str, ingest_user: str, prefix: str) -> tuple[str, str, str]:
+    vehicle_id = validate_vehicle_id(vehicle_id)
+    ingest_user = validate_vehicle_id(ingest_user, what="ingest user")
+    if vehicle_id == ingest_user:
+        raise ValueError(f"vehicle id {vehicle_id!r} is the ingest service's user name")
+    return vehicle_id, ingest_user, _validate_prefix(prefix)
+
+
+def rotate_vehicle_login(
+    directory: Path,
+    vehicle_id: str,
+    *,
+    ingest_user: str = DEFAULT_INGEST_USER,
+    prefix: str = "v1",
+) -> VehicleCredential:
+    """Give ``vehicle_id`` a new broker password in ``directory`` and return it.
+
+    The vehicle's line in ``passwords`` is replaced (or added at the end when it has none), so
+    its old password stops working once the broker reloads; every other line is kept, and the
+    ACL is rewritten for the vehicles in the password file. The password exists in plain text
+    only in the returned credential.
+    """
+    vehicle_id, ingest_user, prefix = _one_vehicle(vehicle_id, ingest_user, prefix)
+    credential = VehicleCredential(vehicle_id, new_password())
+    line = mosquitto_password_line(vehicle_id, credential.password)
+    with _locked(directory):
+        lines = read_password_file(directory / "passwords")
+        replaced = vehicle_id in lines
+        lines[vehicle_id] = line  # a known user keeps its place
+        _write_logins(directory, lines, ingest_user=ingest_user, prefix=prefix)
+    log.info(
+        "broker login of %s %s in %s", vehicle_id, "rotated" if replaced else "added", directory
+    )
+    return credential
+
+
+def remove_vehicle_login(
+    directory: Path,
+    vehicle_id: str,
+    *,
+    ingest_user: str = DEFAULT_INGEST_USER,
+    prefix: str = "v1",
+) -> bool:
+    """Remove ``vehicle_id``'s line from ``passwords`` and its block from the ACL.
+
+    Every other line is kept. False (and nothing written) when the vehicle had no login.
+    """
+    vehicle_id, ingest_user, prefix = _one_vehicle(vehicle_id, ingest_user, prefix)
+    with _locked(directory):
+        lines = read_password_file(directory / "passwords")
+        if lines.pop(vehicle_id, None) is None:
+            return False
+        _write_logins(directory, lines, ingest_user=ingest_user, prefix=prefix)
+    log.info("broker login of %s removed from %s", vehicle_id, directory)
+    return True
+
+
+def reload_broker(pid_file: Path) -> bool:
+    """Send SIGHUP to the broker whose process id is in ``pid_file``, so that it reads its
+    password file and ACL again. False, with a warning logged, when the file is missing or
+    holds no process id, or the process cannot be signalled."""
+    try:
+        pid = int(pid_file.read_text("utf-8").strip())
+        if pid <= 0:  # 0 and negative ids signal whole process groups
+            raise ValueError(f"{pid} is not a process id")
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, OverflowError) as exc:
+        log.warning("cannot tell the broker to reload (pid file %s): %s", pid_file, exc)
+        return False
+    log.info("sent SIGHUP to the broker (pid %d)", pid)
+    return True
 
 
 _CREDENTIALS_VERSION = 1

@@ -1,5 +1,5 @@
 """The care team's HTTP API (docs/api.md): alerts, vehicles, time series, service records,
-campaigns, rules, webhooks and API tokens, over FastAPI.
+campaigns, rules, webhooks, API tokens and vehicles' broker logins, over FastAPI.
 
 ::
 
@@ -18,7 +18,7 @@ Errors::
      ├── Unauthorized        401    no token, or one that is unknown or revoked
      ├── Forbidden           403    the token's role does not allow the request
      ├── NotFound            404    no such vehicle, token, rule file, ... (also a LookupError)
-     ├── Conflict            409    the request clashes with what is stored
+     ├── Conflict            409    the request clashes with what is stored or configured
      └── InvalidRequest      422    a value the schema allows but the API does not (a range
                                     too long, too many points); names the field
 

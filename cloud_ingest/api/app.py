@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 TAGS = [
     {"name": "health", "description": "Liveness and metrics"},
     {"name": "vehicles", "description": "The fleet: registry, latest state, time series"},
+    {
+        "name": "broker-logins",
+        "description": "Vehicles' MQTT broker logins (admin); never API credentials",
+    },
     {"name": "alerts", "description": "Care alerts, their lifecycle and history"},
     {"name": "service", "description": "Services done (they reset the service reminders)"},
     {"name": "campaigns", "description": "Campaigns for a segment of the fleet, and outreach"},

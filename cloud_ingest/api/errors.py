@@ -45,7 +45,7 @@ class NotFound(ApiError, LookupError):
 
 
 class Conflict(ApiError):
-    """The request clashes with what is stored (a name taken, ...)."""
+    """The request clashes with what is stored or configured (a name taken, ...)."""
 
     status = 409
     slug = "conflict"

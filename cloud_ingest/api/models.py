@@ -402,6 +402,32 @@ class WebhookTest(Model):
     idempotency_key: str
 
 
+# Broker logins ----------------------------------------------------------------------------------
+
+
+class BrokerLogin(Model):
+    """Whether a vehicle has an MQTT broker login (never its password or hash)."""
+
+    vehicle_id: str = Field(examples=["veh-1"])
+    has_login: bool = Field(examples=[True])
+
+
+class BrokerLoginCreated(Model):
+    """A vehicle's new MQTT broker login: not an API token, and never valid as one."""
+
+    vehicle_id: str = Field(examples=["veh-1"])
+    username: str = Field(description="the MQTT user name: the vehicle id", examples=["veh-1"])
+    password: str = Field(
+        description="the MQTT password, shown only now",
+        examples=["q3N9cY0m4XbT1sVvZ2kLr8GhWfJd6aEuPo5iRnBy7Cw"],
+    )
+    broker_reloaded: bool = Field(
+        description="whether the broker was sent SIGHUP to load it; if false, the old password "
+        "works until the broker reloads its files",
+        examples=[True],
+    )
+
+
 # Tokens -----------------------------------------------------------------------------------------
 
 

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cloud_ingest.provisioning import validate_vehicle_id
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -46,6 +56,20 @@ class Settings(BaseModel):
     # The alert change stream: a comment line this often keeps idle connections open.
     stream_keepalive_s: float = Field(default=15.0, gt=0)
     stream_max_clients: int = Field(default=1000, ge=1)
+    # Vehicles' broker logins (cloud_ingest.provisioning): the directory of Mosquitto's
+    # `passwords` and `acl` (unset: the broker-login endpoints answer 409), the file holding the
+    # broker's process id to send SIGHUP after a change (unset: reload it yourself), and the
+    # topic prefix the ACL grants (as `can2care vehicles import --prefix`).
+    broker_dir: Path | None = None
+    broker_pid_file: Path | None = None
+    broker_topic_prefix: str = "v1"
+
+    @field_validator("broker_topic_prefix")
+    @classmethod
+    def _topic_prefix(cls, prefix: str) -> str:
+        for level in prefix.split("/"):
+            validate_vehicle_id(level, what="a topic level")
+        return prefix
 
     @model_validator(mode="after")
     def _pool_sizes(self) -> Settings:

@@ -1,15 +1,22 @@
 """Broker credentials and ACL against mosquitto_passwd and a real Mosquitto: a vehicle publishes
 under its own topics only, the ingest user reads them (also through a shared subscription),
-and a wrong password is refused at CONNECT."""
+and a wrong password is refused at CONNECT. One vehicle's login is rotated or removed keeping
+every other line, also by two processes at once, and the broker is signalled to reload."""
 
 from __future__ import annotations
 
 import base64
+import logging
+import multiprocessing
+import os
 import shutil
+import signal
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +33,11 @@ from cloud_ingest.provisioning import (
     acl_text,
     mosquitto_password_line,
     new_password,
+    read_password_file,
+    reload_broker,
+    remove_vehicle_login,
+    rotate_vehicle_login,
+    update_broker_files,
     verify_password_line,
     write_broker_files,
 )
@@ -123,6 +135,119 @@ def test_the_files_are_written_atomically_with_mode_0640(tmp_path: Path) -> None
     assert "car-a" not in passwords.read_text() + acl.read_text()
     assert "***" in repr(creds[0])
     assert creds[0].password not in repr(creds[0])
+
+
+# -- one vehicle's login: rotate, remove, under a lock -------------------------------------------
+
+
+def test_rotation_replaces_one_password_and_keeps_every_other_line(tmp_path: Path) -> None:
+    first, _ingest = update_broker_files(tmp_path, ["car-a", "car-b", "car-c"])
+    old = {c.vehicle_id: c.password for c in first}
+    before = (tmp_path / "passwords").read_text().splitlines()
+    credential = rotate_vehicle_login(tmp_path, "car-b")
+    after = (tmp_path / "passwords").read_text().splitlines()
+    assert credential.vehicle_id == "car-b" and credential.password != old["car-b"]
+    assert [after[i] for i in (0, 1, 3)] == [before[i] for i in (0, 1, 3)]  # ingest, a, c
+    assert after[2].startswith("car-b:") and after[2] != before[2]
+    assert verify_password_line(after[2], credential.password)
+    assert not verify_password_line(after[2], old["car-b"])
+    assert acl_text(["car-a", "car-b", "car-c"]) == (tmp_path / "acl").read_text()
+    for path in (tmp_path / "passwords", tmp_path / "acl"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_rotation_adds_a_login_a_vehicle_does_not_have(tmp_path: Path) -> None:
+    update_broker_files(tmp_path, ["car-a"])
+    credential = rotate_vehicle_login(tmp_path, "car-new", prefix="fleet/v2")
+    logins = read_password_file(tmp_path / "passwords")
+    assert list(logins) == [INGEST, "car-a", "car-new"]
+    assert verify_password_line(logins["car-new"], credential.password)
+    acl = (tmp_path / "acl").read_text()
+    assert "user car-new\ntopic write fleet/v2/car-new/telemetry" in acl
+    assert "user car-a\n" in acl
+    # In an empty directory the login is the only line (no ingest user is invented).
+    empty = tmp_path / "new"
+    rotate_vehicle_login(empty, "car-a")
+    assert list(read_password_file(empty / "passwords")) == ["car-a"]
+
+
+def test_removal_drops_one_login_and_reports_one_it_did_not_find(tmp_path: Path) -> None:
+    update_broker_files(tmp_path, ["car-a", "car-b"])
+    before = read_password_file(tmp_path / "passwords")
+    assert remove_vehicle_login(tmp_path, "car-a")
+    after = read_password_file(tmp_path / "passwords")
+    assert after == {INGEST: before[INGEST], "car-b": before["car-b"]}
+    assert "car-a" not in (tmp_path / "acl").read_text()
+    assert "user car-b" in (tmp_path / "acl").read_text()
+    written = (tmp_path / "passwords").stat().st_mtime_ns
+    assert not remove_vehicle_login(tmp_path, "car-a")
+    assert (tmp_path / "passwords").stat().st_mtime_ns == written  # nothing rewritten
+
+
+@pytest.mark.parametrize("bad", ["a/b", "+", "", INGEST])
+def test_one_vehicles_login_refuses_a_bad_id_and_the_ingest_user(bad: str, tmp_path: Path) -> None:
+    update_broker_files(tmp_path, ["car-a"])
+    before = (tmp_path / "passwords").read_text()
+    with pytest.raises(ValueError, match="vehicle id"):
+        rotate_vehicle_login(tmp_path, bad)
+    with pytest.raises(ValueError, match="vehicle id"):
+        remove_vehicle_login(tmp_path, bad)
+    assert (tmp_path / "passwords").read_text() == before
+
+
+def _rotate_many(
+    directory: str, vehicle_ids: list[str], rounds: int, start_at: float
+) -> dict[str, str]:
+    """In another process: from ``start_at`` on, rotate each vehicle ``rounds`` times; the
+    last passwords."""
+    time.sleep(max(0.0, start_at - time.time()))
+    last = {}
+    for _ in range(rounds):
+        for vehicle_id in vehicle_ids:
+            last[vehicle_id] = rotate_vehicle_login(Path(directory), vehicle_id).password
+    return last
+
+
+def test_rotations_in_two_processes_at_once_all_land(tmp_path: Path) -> None:
+    """Each process reads, changes and rewrites the files under the directory's lock, so
+    neither loses the other's vehicles (without it, most runs lose some)."""
+    update_broker_files(tmp_path, [])
+    fleets = [[f"car-{p}-{i}" for i in range(10)] for p in ("a", "b")]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        start_at = time.time() + 1.5  # both processes started, so that they overlap
+        futures = [pool.submit(_rotate_many, str(tmp_path), f, 20, start_at) for f in fleets]
+        passwords = {k: v for f in futures for k, v in f.result(timeout=120).items()}
+    logins = read_password_file(tmp_path / "passwords")
+    assert sorted(logins) == sorted([INGEST, *fleets[0], *fleets[1]])
+    for vehicle_id, password in passwords.items():
+        assert verify_password_line(logins[vehicle_id], password), vehicle_id
+    acl = (tmp_path / "acl").read_text()
+    assert all(f"user {v}\n" in acl for v in passwords)
+
+
+def test_reload_broker_signals_the_pid_in_the_file(tmp_path: Path) -> None:
+    received: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, _frame: received.append(signum))
+    try:
+        pid_file = tmp_path / "mosquitto.pid"
+        pid_file.write_text(f"{os.getpid()}\n")
+        assert reload_broker(pid_file)
+        assert _proc.wait_until(lambda: bool(received), 5)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert received == [signal.SIGHUP]
+
+
+@pytest.mark.parametrize("text", [None, "", "mosquitto", "0", "-1", "99999999", "9" * 30])
+def test_reload_broker_without_a_usable_pid_warns_and_says_false(
+    text: str | None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pid_file = tmp_path / "mosquitto.pid"
+    if text is not None:
+        pid_file.write_text(text)
+    with caplog.at_level(logging.WARNING, logger="cloud_ingest.provisioning"):
+        assert not reload_broker(pid_file)
+    assert "cannot tell the broker to reload" in caplog.text
 
 
 # -- against a real broker ---------------------------------------------------------------------

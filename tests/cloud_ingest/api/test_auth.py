@@ -23,6 +23,9 @@ CALLS: dict[str, tuple[str, str, Any, Role]] = {
     "recordService": (
         "POST", "/v1/vehicles/nope/service-records", {"time": T0.isoformat()}, "supervisor",
     ),
+    "rotateBrokerLogin": ("POST", "/v1/vehicles/nope/broker-login", None, "admin"),
+    "getBrokerLogin": ("GET", "/v1/vehicles/nope/broker-login", None, "admin"),
+    "deleteBrokerLogin": ("DELETE", "/v1/vehicles/nope/broker-login", None, "admin"),
     "streamAlerts": ("GET", "/v1/alerts/stream", None, "agent"),
     "listAlerts": ("GET", "/v1/alerts?limit=1", None, "agent"),
     "getAlert": ("GET", "/v1/alerts/999999", None, "agent"),

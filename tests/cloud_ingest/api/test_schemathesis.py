@@ -8,7 +8,8 @@ events too), and a request that breaks the schema must be refused. Query paramet
 document does not declare are ignored by design (docs/api.md), so none are sent. One database
 for the module holds `seed`'s vehicles, alerts and tokens plus a campaign, a rule file and a
 webhook, so that the document's example ids (and the coverage phase's smallest id, 1) find
-real rows.
+real rows. The broker-login operations rewrite a temporary password file and ACL, so they are
+exercised beyond the 409 of an API without a broker directory.
 
 Webhooks only ever point to a receiver on a loopback port: a generated URL that the API would
 store is replaced by the receiver's before the request is sent, so the test deliveries of
@@ -100,8 +101,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(pg_cluster: PgEndpoint, receiver: Receiver) -> Iterator[Fuzzed]:
-    """One database for the module: `seed`, plus the rows the document's example ids name."""
+def fuzzed(
+    pg_cluster: PgEndpoint, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzzed]:
+    """One database for the module: `seed`, plus the rows the document's example ids name;
+    vehicles' broker logins in a temporary directory (no broker to signal)."""
     name = "test_schemathesis"
     with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
@@ -125,7 +129,8 @@ def fuzzed(pg_cluster: PgEndpoint, receiver: Receiver) -> Iterator[Fuzzed]:
             ):  # fmt: skip
                 r = c.request(method, path, headers=admin if "webhooks" in path else sup, json=body)
                 assert r.status_code in (200, 201), r.text
-        yield Fuzzed(create_app(settings(url)), receiver)
+        broker_dir = tmp_path_factory.mktemp("broker")
+        yield Fuzzed(create_app(settings(url, broker_dir=broker_dir)), receiver)
         with psycopg.connect(url, autocommit=True) as conn:
             urls = {row[0] for row in conn.execute("SELECT url FROM webhook")}
         assert urls <= {receiver.url}, urls
