@@ -50,7 +50,11 @@ def _connect(args: argparse.Namespace) -> Any:
     if not args.database:
         raise SystemExit("can2care: error: give --database or set CAN2CARE_DATABASE_URL")
     conn = psycopg.connect(args.database, autocommit=True)
-    migrate(conn)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()  # the error (a StorageError: no timescaledb, say) is main's to report
+        raise
     return conn
 
 

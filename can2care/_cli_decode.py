@@ -102,7 +102,8 @@ def _print_summary(summary: Any, output: Path) -> None:
             print(f"  {report.path}:{where}: {bad.reason}: {bad.text}")
         if report.bad_line_count > 5:
             print(f"  {report.path}: ... {report.bad_line_count - 5} more bad lines")
-    print(f"samples decoded  {summary.samples:>12,}  written to {output}")
+    print(f"samples decoded  {summary.samples:>12,}")
+    print(f"samples written  {summary.written:>12,}  to {output}")
 
 
 def _format_id(key: int) -> str:

@@ -3,6 +3,11 @@
 Each subcommand lives in a ``can2care._cli_<name>`` module with ``register(subparsers)``;
 those modules import only the standard library at module level, so ``can2care --help`` is
 fast and works on an edge install without the cloud's dependencies.
+
+`main` turns the errors a user can act on into one line ``can2care: error: ...`` and exit
+status 1: the services' `ServiceError`, the catalogue's `CatalogueError` and, for every
+command that migrates the database, the storage package's `StorageError` (a database without
+the timescaledb extension, a schema newer than the code, a failed migration).
 """
 
 from __future__ import annotations
@@ -69,7 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`can2care dbc show | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # last: the clauses above catch some Exceptions
+        if not _is_storage_error(exc):
+            raise
+        print(f"can2care: error: {exc}", file=sys.stderr)
+        return 1
     return code
+
+
+def _is_storage_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a `cloud_ingest.storage.StorageError`. The package is looked up, not
+    imported: a command that raised one has loaded it, and an edge install has no psycopg."""
+    errors = sys.modules.get("cloud_ingest.storage.errors")
+    return errors is not None and isinstance(exc, errors.StorageError)
 
 
 if __name__ == "__main__":

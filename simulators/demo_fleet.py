@@ -25,7 +25,14 @@ import numpy as np
 
 from .suite import SuiteDrive, build_suite
 
-__all__ = ["DEMO_KINDS", "HARD_NEGATIVE", "MIN_DURATION_S", "build_demo_fleet", "demo_kind"]
+__all__ = [
+    "DEMO_KINDS",
+    "HARD_NEGATIVE",
+    "MIN_DURATION_S",
+    "VIN_PREFIX",
+    "build_demo_fleet",
+    "demo_kind",
+]
 
 #: The positive kinds the demo shows, in the order vehicles take them.
 DEMO_KINDS = (
@@ -37,6 +44,8 @@ DEMO_KINDS = (
     "service_due",
 )
 HARD_NEGATIVE = "hard negative"
+#: Every demo vehicle's id (its VIN) starts with this.
+VIN_PREFIX = "C2CDEMO"
 #: The shortest window: a draining 12 V battery shows in 50 minutes at the fastest.
 MIN_DURATION_S = 3600.0
 _NEGATIVE_EVERY = 3  # every third vehicle drives a hard-negative drive
@@ -79,7 +88,7 @@ def build_demo_fleet(
         slack = duration_s - drive.config.duration
         start = start_earliest + float(rng.uniform(0.0, slack))
         config = dataclasses.replace(
-            drive.config, vin=f"C2CDEMO{seed % 1000:03d}{i:07d}", start_time=round(start, 3)
+            drive.config, vin=f"{VIN_PREFIX}{seed % 1000:03d}{i:07d}", start_time=round(start, 3)
         )
         out.append(SuiteDrive(config, drive.scenarios))
     return tuple(out)

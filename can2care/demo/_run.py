@@ -48,7 +48,7 @@ class DemoResult:
     problems: tuple[str, ...]  # empty: every rescue event raised, none on a hard negative
     table: str
     summary: tuple[str, ...]
-    api_url: str
+    api_url: str  # where the API served during the run (and after, with keep_running)
     seconds: float
     alerts: tuple[Explained, ...] = ()  # every alert raised, with the label it matched
     labels: tuple[Label, ...] = ()  # the fleet's ground truth
@@ -60,9 +60,10 @@ def run_demo(
     *,
     serving: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
-    """Run the demo, reporting through ``say``. With ``keep_running`` the API keeps serving
-    after the table until KeyboardInterrupt (``serving`` is called once it is shown); every
-    process the demo started is stopped on the way out, also when interrupted."""
+    """Run the demo, reporting through ``say``. With ``keep_running`` the API's URL and a
+    token follow the table and the API keeps serving until KeyboardInterrupt (``serving`` is
+    called once they are shown); every process the demo started is stopped on the way out,
+    also when interrupted."""
     from can2care.devservices import ServiceManager
 
     started = time.monotonic()
@@ -93,7 +94,8 @@ def _with_services(
     from can2care.devservices import _proc
     from cloud_ingest.storage import migrate
 
-    from ._prepare import EXAMPLE_CONFIG
+    from ._prepare import EXAMPLE_CONFIG, FleetPlan
+    from ._retained import clear_demo_statuses
     from ._stack import Stack, StackError
 
     if not EXAMPLE_CONFIG.is_file():
@@ -104,6 +106,17 @@ def _with_services(
     url = services.postgres.dsn(DATABASE)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
+    # The fleet is registered and the earlier fleets' statuses are gone before the ingest
+    # service subscribes: every message it receives is this run's (or not a demo vehicle's).
+    probe = FleetPlan(config.vehicles, config.seed, config.duration_s, 0.0)  # ids, not times
+    token = _register(url, probe.drives(), config.keep_running)
+    host = "127.0.0.1" if services.mqtt.host == "localhost" else services.mqtt.host
+    try:
+        cleared = clear_demo_statuses(host, services.mqtt.port)
+    except (OSError, TimeoutError) as exc:
+        raise DemoError(f"the broker's retained statuses could not be cleared: {exc}") from exc
+    if cleared:
+        say(f"broker      cleared the retained statuses of {cleared} earlier demo vehicles")
     api_port = config.api_port
     if api_port == 0 or not _proc.port_is_free("127.0.0.1", api_port):
         api_port = _proc.free_port()
@@ -113,15 +126,40 @@ def _with_services(
         scale=config.scale,
     )  # fmt: skip
     try:
-        say(f"database    {DATABASE} (new); starting ingest, rules and the API ...")
+        say(
+            f"database    {DATABASE} (new), {config.vehicles} vehicles registered; "
+            "starting ingest, rules and the API ..."
+        )
         stack.start()
         jobs = config.jobs or max(1, os.cpu_count() or 1)
         plan = _plan(config, jobs)
-        return _run_fleet(config, plan, jobs, stack, url, say, serving, started)
+        return _run_fleet(config, plan, jobs, stack, url, token, say, serving, started)
     except StackError as exc:
         raise DemoError(str(exc)) from exc
     finally:
         stack.stop()
+
+
+def _register(url: str, drives: Any, keep_running: bool) -> str | None:
+    """Register the fleet's vehicles; the API's token when it keeps running."""
+    import psycopg
+
+    from cloud_ingest.api import create_token
+    from cloud_ingest.storage import Vehicle, register_vehicles
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        register_vehicles(
+            conn,
+            [
+                Vehicle(d.vehicle_id, vin=d.vehicle_id, region="demo",
+                        propulsion="electric" if d.config.variant == "ev" else "combustion")
+                for d in drives
+            ],
+        )  # fmt: skip
+        if not keep_running:
+            return None
+        token, _info = create_token(conn, "demo", "supervisor", created_by="can2care demo")
+    return token
 
 
 def _plan(config: DemoConfig, jobs: int) -> Any:
@@ -141,14 +179,11 @@ def _run_fleet(
     jobs: int,
     stack: Any,
     url: str,
+    token: str | None,
     say: Callable[[str], None],
     serving: Callable[[DemoResult], None] | None,
     started: float,
 ) -> DemoResult:
-    import psycopg
-
-    from cloud_ingest.api import create_token
-    from cloud_ingest.storage import Vehicle, register_vehicles
     from simulators.demo_fleet import demo_kind
 
     from ._prepare import prepare_fleet
@@ -165,17 +200,6 @@ def _run_fleet(
         f"{hours:,.1f} h of driving and parking in a {config.duration_s / 3600:g} h window"
     )
     say("scenarios   " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
-    with psycopg.connect(url, autocommit=True) as conn:
-        register_vehicles(
-            conn,
-            [
-                Vehicle(d.vehicle_id, vin=d.vehicle_id, region="demo",
-                        propulsion="electric" if d.config.variant == "ev" else "combustion")
-                for d in drives
-            ],
-        )  # fmt: skip
-        token, _info = create_token(conn, "demo", "supervisor", created_by="can2care demo")
-
     t0 = time.monotonic()
     last = [t0]
 
@@ -209,10 +233,13 @@ def _run_fleet(
         except (OSError, TimeoutError) as exc:
             raise DemoError(f"the fleet could not connect to the broker: {exc}") from exc
         _follow(publisher, stack, url, config, say)
-        result = _report(fleet, url, stack, token, started, say)
+        result = _report(fleet, url, stack, started, say)
     finally:
         publisher.close()
-    if config.keep_running:
+    if config.keep_running and token is not None:
+        say("")
+        say(f"API         {result.api_url}/docs   (bearer token, shown only now: {token})")
+        say(f"            curl -H 'Authorization: Bearer {token}' {result.api_url}/v1/alerts")
         if serving is not None:
             serving(result)
         _serve_until_interrupted(stack)
@@ -259,7 +286,7 @@ def _follow(
 
 
 def _report(
-    fleet: Any, url: str, stack: Any, token: str, started: float, say: Callable[[str], None]
+    fleet: Any, url: str, stack: Any, started: float, say: Callable[[str], None]
 ) -> DemoResult:
     import psycopg
 
@@ -292,9 +319,6 @@ def _report(
         say("NOT as expected: " + "; ".join(problems))
     else:
         say("as expected: every rescue event raised one alert, none on a hard negative")
-    say("")
-    say(f"API         {api_url}/docs   (bearer token, shown only now: {token})")
-    say(f"            curl -H 'Authorization: Bearer {token}' {api_url}/v1/alerts")
     return DemoResult(
         problems, table, tuple(lines), api_url, seconds, tuple(explained), tuple(labels)
     )

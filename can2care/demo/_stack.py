@@ -2,10 +2,11 @@
 
 ``can2care ingest``, ``can2care rules run`` (which delivers webhooks too) and ``can2care api``
 run as children of the demo with their output in ``<run dir>/demo/<name>.log``. With
-``scale`` N, N ingest processes share one MQTT group (each its own client id and session) and
-N rules workers share the fleet (``--worker k --workers N``), as docs/scale-out.md plans. Each
-child starts in a session of its own, so a Ctrl-C at the terminal reaches only the demo, which
-stops them in order (API, rules, ingest) with SIGTERM, then SIGKILL after a grace period.
+``scale`` N, N ingest processes share one MQTT group (each its own client id; its session ends
+with the process) and N rules workers share the fleet (``--worker k --workers N``), as
+docs/scale-out.md plans. Each child starts in a process session of its own, so a Ctrl-C at
+the terminal reaches only the demo, which stops them in order (API, rules, ingest) with
+SIGTERM, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -62,11 +63,16 @@ class Stack:
         commands["api"] = ["api", "--database", self.database_url, "--port", str(self.api_port)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, CAN2CARE_DATABASE_URL=self.database_url)
+        # Each run has a new database, so an ingest session need not outlive its process; and
+        # one that did would stay in the group after a run with a larger --scale: Mosquitto
+        # queues a share of the group's messages for an offline member, which this run would
+        # never store.
+        ingest_env = dict(env, CAN2CARE_INGEST__MQTT__SESSION_EXPIRY_S="0")
         for name, args in commands.items():
             with (self.log_dir / f"{name}.log").open("wb") as out:
                 self.children[name] = subprocess.Popen(
                     [sys.executable, "-m", "can2care", *args],
-                    env=env,
+                    env=ingest_env if args[0] == "ingest" else env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -35,7 +35,8 @@ class DecodeSummary:
     unknown_ids: tuple[int, ...] = field(default=())  # distinct, extended ids + 2**32
     skipped: int = 0
     truncated: int = 0
-    samples: int = 0
+    samples: int = 0  # decoded
+    written: int = 0  # samples written: those of the signals the writer writes (a map's)
     seconds: float = 0.0
 
     @property
@@ -94,7 +95,7 @@ def decode_logs(
     readers = [LogReader(path, chunk_frames=chunk_frames) for path in paths]
     total = sum(reader.progress.bytes_total for reader in readers)
     done = 0
-    frames = decoded = unknown = skipped = truncated = samples = 0
+    frames = decoded = unknown = skipped = truncated = samples = written = 0
     unknown_ids: set[int] = set()
     batches = _prefetched(readers)
     try:
@@ -103,7 +104,7 @@ def decode_logs(
                 done += reader.progress.bytes_total
                 continue
             result = decoder.decode(batch, reuse=True)
-            writer.write(result)
+            written += writer.write(result)
             stats = result.stats
             frames += stats.frames
             decoded += stats.decoded
@@ -134,13 +135,15 @@ def decode_logs(
         skipped=skipped,
         truncated=truncated,
         samples=samples,
+        written=written,
         seconds=time.perf_counter() - start,
     )
     log.info(
-        "decoded %d of %d frames into %d samples in %.2f s",
+        "decoded %d of %d frames into %d samples (%d written) in %.2f s",
         decoded,
         frames,
         samples,
+        written,
         summary.seconds,
     )
     return summary

@@ -32,7 +32,10 @@ _REGIONS = 8  # work items per kernel call
 class SampleWriter(Protocol):
     """Something that takes decoded batches and finally closes its output."""
 
-    def write(self, decoded: DecodedBatch) -> None: ...
+    def write(self, decoded: DecodedBatch) -> int:
+        """Write ``decoded``; the number of samples written (fewer than decoded when only
+        some signals are written, as with a signal map)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -51,6 +54,8 @@ class _Columns:
     offset: npt.NDArray[np.float64]
     column: npt.NDArray[np.int64]  # wide column of each signal, -1 when not written
     wide_names: list[str]  # wide column headers, in column order
+    slots: list[npt.NDArray[np.intp]]  # per message: the slots of its written signals
+    every: bool  # every signal is written
 
     @classmethod
     def build(cls, decoder: BatchDecoder, rename: Rename | None) -> _Columns:
@@ -84,7 +89,25 @@ class _Columns:
             names.append(name)
             column[info.index] = len(wide_names)
             wide_names.append(full)
-        return cls(names, kinds, scale, offset, column, wide_names)
+        slots = [
+            np.array([decoder.signals[i].slot for i in m.signals if column[i] >= 0], np.intp)
+            for m in decoder.messages
+        ]
+        every = bool((column >= 0).all())
+        return cls(names, kinds, scale, offset, column, wide_names, slots, every)
+
+    def count(self, decoded: DecodedBatch) -> int:
+        """The samples of ``decoded`` that are written: those of the signals not skipped."""
+        if self.every:
+            return decoded.stats.samples
+        total = 0
+        for m, info in enumerate(decoded.messages):
+            frames, slots = int(decoded.message_frames[m]), self.slots[m]
+            if frames and len(slots):
+                width, start = len(info.signals), int(decoded.message_slot0[m])
+                block = decoded.present[start : start + frames * width].reshape(frames, width)
+                total += int(np.count_nonzero(block[:, slots]))
+        return total
 
 
 def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -186,7 +209,7 @@ class LongCsvWriter(_CsvWriter):
         longest = int(np.diff(self._name_start).max(initial=0))
         self._row_bound = 48 + 1 + 10 + 1 + longest + 48 + 1  # floats: 24 + 20 of scratch
 
-    def write(self, decoded: DecodedBatch) -> None:
+    def write(self, decoded: DecodedBatch) -> int:
         t = self._decoder._tables
         frames = decoded.frames
         known = decoded.frame_messages >= 0
@@ -221,6 +244,7 @@ class LongCsvWriter(_CsvWriter):
             )
 
         self._drain(bounds, run)
+        return self._columns.count(decoded)
 
 
 class WideCsvWriter(_CsvWriter):
@@ -245,7 +269,7 @@ class WideCsvWriter(_CsvWriter):
             + 1
         )
 
-    def write(self, decoded: DecodedBatch) -> None:
+    def write(self, decoded: DecodedBatch) -> int:
         t = self._decoder._tables
         frames = decoded.frames
         bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
@@ -276,6 +300,7 @@ class WideCsvWriter(_CsvWriter):
             )
 
         self._drain(bounds, run)
+        return self._columns.count(decoded)
 
 
 class ParquetWriter:
@@ -327,7 +352,7 @@ class ParquetWriter:
             mapped, values * self._columns.scale[signals] + self._columns.offset[signals], values
         )
 
-    def write(self, decoded: DecodedBatch) -> None:
+    def write(self, decoded: DecodedBatch) -> int:
         pa = self._pa
         frames = decoded.frames
         if self._wide:
@@ -368,6 +393,7 @@ class ParquetWriter:
                 self._values(signals, samples.values[keep]),
             ]
         self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
+        return self._columns.count(decoded)
 
     def close(self) -> None:
         self._writer.close()

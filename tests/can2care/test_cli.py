@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from can2care import __version__
@@ -53,3 +55,30 @@ def test_closed_pipe_is_not_a_traceback() -> None:
     assert result.stdout.startswith("DBC")
     assert "Traceback" not in result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["vehicles", "import", "VEHICLES"], ["api", "token", "list"]],
+    ids=["vehicles-import", "api-token-list"],
+)
+def test_a_database_without_timescaledb_is_one_line_naming_the_fix(
+    command: list[str], db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every command that migrates the database says what to do, without a traceback."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION timescaledb")
+    vehicles = tmp_path / "vehicles.csv"
+    vehicles.write_text(
+        "vehicle_id,vin,model,propulsion,delivery_date,owner_ref,region,tags,catalogues\n"
+        "veh-1,,,,,,,,\n"
+    )
+    args = [str(vehicles) if a == "VEHICLES" else a for a in command]
+    if command[0] == "api":
+        args[1:1] = ["--database", db_url]
+    else:
+        args += ["--database", db_url]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("can2care: error: ") and err.count("\n") == 1
+    assert "has no timescaledb extension" in err and "CREATE EXTENSION timescaledb" in err

@@ -95,7 +95,7 @@ def test_decode_with_map_writes_vss_paths(
     drive_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.csv"
-    code, _, _ = _run(
+    code, stdout, _ = _run(
         capsys,
         str(drive_log),
         "--dbc",
@@ -110,6 +110,13 @@ def test_decode_with_map_writes_vss_paths(
     rows = _rows(out)
     assert {r["signal"] for r in rows} >= {"Vehicle.Speed", "Vehicle.TraveledDistance"}
     assert all(r["signal"].startswith("Vehicle.") for r in rows)
+    # the summary counts the samples written (the mapped signals'), apart from those decoded
+    every = tmp_path / "every.csv"
+    assert _run(capsys, str(drive_log), "--dbc", str(DEMO_DBC), "-o", str(every))[0] == 0
+    decoded = len(_rows(every))
+    assert 0 < len(rows) < decoded
+    assert f"samples decoded  {decoded:>12,}\n" in stdout
+    assert f"samples written  {len(rows):>12,}  to {out}\n" in stdout
 
 
 def test_decode_several_gzip_logs_to_parquet_in_order(

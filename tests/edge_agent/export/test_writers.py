@@ -159,3 +159,33 @@ def test_empty_batch_writes_only_the_header() -> None:
     with LongCsvWriter(out, decoder) as writer:
         writer.write(decoder.decode(FrameBatch.empty()))
     assert out.getvalue() == b"timestamp,frame_id,message,signal,value\n"
+
+
+@pytest.mark.parametrize("suffix,wide", [(".csv", False), (".csv", True), (".parquet", False)])
+def test_write_returns_the_samples_written(tmp_path: Path, suffix: str, wide: bool) -> None:
+    """Every decoded sample without a map; with one, only the mapped signals' samples."""
+    catalogue = demo_catalogue()
+    _, batch, _ = _demo_frames(600)
+    decoder = BatchDecoder(catalogue.database)
+    result = decoder.decode(batch)
+    rename = {
+        (m.message, m.signal): (m.vss, m.scale, m.offset) for m in catalogue.mappings.values()
+    }
+    mapped = sum(
+        len(result.column(info).rows)
+        for info in decoder.signals
+        if (info.message, info.name) in rename and result.message_frames[info.message_index]
+    )
+    assert 0 < mapped < result.stats.samples
+    for names, expected in ((None, result.stats.samples), (rename, mapped)):
+        path = tmp_path / f"out{suffix}"
+        writer = open_writer(path, decoder, wide=wide, rename=names)
+        try:
+            written = writer.write(result)
+        finally:
+            writer.close()
+        assert written == expected
+        if suffix == ".parquet":
+            assert pq.read_table(path).num_rows == expected
+        elif not wide:
+            assert path.read_text().count("\n") - 1 == expected
