@@ -37,8 +37,9 @@ def register(subparsers: Any) -> None:
     config = commands.add_parser(
         "config",
         help="check a configuration and print it as the agent sees it",
-        description="Load and validate a configuration (file, then environment overrides) "
-        "and print the effective settings as JSON, passwords hidden.",
+        description="Load and validate a configuration (file, then environment overrides), "
+        "load its catalogue and check the VSS paths it names against it, as the agent does "
+        "at start, and print the effective settings as JSON, passwords hidden.",
     )
     config.add_argument("--config", type=Path, metavar="TOML")
     config.set_defaults(func=_config)
@@ -111,11 +112,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
+    from dbc import CatalogueError
+    from edge_agent.agent import check_catalogue
     from edge_agent.config import ConfigError, load_config
+    from edge_agent.wire import WireError, WireSchema
 
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
+        check_catalogue(config, WireSchema.from_catalogue(config.catalogue.load()))
+    except (ConfigError, CatalogueError, WireError) as exc:
         return _error(exc)
     print(json.dumps(config.to_dict(), indent=2, default=str))
     return 0

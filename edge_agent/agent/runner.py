@@ -27,6 +27,7 @@ from ..sampling import CaptureManager, Sampler
 from ..wire import CrashEvent, TelemetryBatch, WireSchema, encode_event, encode_telemetry
 from . import _kernels
 from ._memory import release_compiler_pages
+from .checks import check_catalogue
 from .sequence import SequenceStore
 from .source import FrameSource, open_source
 
@@ -82,7 +83,12 @@ def _start_compiler() -> None:
 
 
 class Agent:
-    """An edge agent built from its configuration."""
+    """An edge agent built from its configuration.
+
+    Raises `ConfigValueError` when the configuration names VSS paths the catalogue lacks
+    (`check_catalogue`: every one, with its key); the crash detector is built only when
+    crash detection is enabled, so without it the catalogue needs no crash signal.
+    """
 
     def __init__(
         self,
@@ -96,21 +102,24 @@ class Agent:
         _start_compiler()
         self.catalogue = catalogue or config.catalogue.load()
         self.schema = WireSchema.from_catalogue(self.catalogue)
+        check_catalogue(config, self.schema)
         self.decoder = BatchDecoder(self.catalogue.database, parallel=False)
         state_dir = Path(config.outbox.path).parent
         self.sequences = SequenceStore(state_dir / (Path(config.outbox.path).name + ".seq"))
         self.captures = CaptureManager(self.schema, config.captures)
-        self.crash = CrashDetector(
-            self.schema,
-            config.crash,
-            config.vehicle,
-            next_sequence=lambda: self.sequences.next("event"),
-        )
-        watch = set(self.captures.watch)
+        self.crash: CrashDetector | None = None
         if config.crash.enabled:
+            self.crash = CrashDetector(
+                self.schema,
+                config.crash,
+                config.vehicle,
+                next_sequence=lambda: self.sequences.next("event"),
+            )
+        watch = set(self.captures.watch)
+        if self.crash is not None:
             watch.update(self.crash.watch)
         self.sampler = Sampler(self.schema, self.decoder, config.sampling, watch=sorted(watch))
-        if config.crash.enabled:
+        if self.crash is not None:
             for number, threshold in self.crash.alarms.items():
                 self.sampler.alarm(number, threshold)
             self.crash.alarms_counted()
@@ -181,7 +190,7 @@ class Agent:
         c["skipped"] += stats.skipped
         c["truncated"] += stats.truncated
         watched = self.sampler.feed(decoded)
-        events = self.crash.feed(watched) if self.config.crash.enabled else []
+        events = self.crash.feed(watched) if self.crash is not None else []
         for event in events:
             self._put(self._events_topic, encode_event(event), Priority.EVENT)
             c["events"] += 1

@@ -3,10 +3,11 @@
 ConfigError                 the configuration cannot be loaded (permanent: fix it and restart)
  ├── ConfigFileError        the file cannot be read or is not valid TOML (path, line, column)
  └── ConfigValueError       one or more values are wrong: unknown keys, wrong types, values
-                            out of range, missing files, keys that contradict each other.
-                            ``problems`` lists them all, each naming where the value came
-                            from (file and line, environment variable, or override), the
-                            dotted key and what was expected.
+                            out of range, missing files, keys that contradict each other,
+                            or (raised by `edge_agent.agent.check_catalogue`) VSS paths the
+                            catalogue lacks. ``problems`` lists them all, each naming where
+                            the value came from (file and line, environment variable, or
+                            override), the dotted key and what was expected.
 """
 
 from __future__ import annotations

@@ -269,7 +269,9 @@ def _crash(table: Table) -> CrashConfig:
     defaults = CrashConfig()
     crash = CrashConfig(
         enabled=table.boolean("enabled", True),
-        airbag_signal=table.string("airbag_signal", defaults.airbag_signal, check=_check_vss),
+        airbag_signal=table.optional_string(
+            "airbag_signal", defaults.airbag_signal, check=_check_vss
+        ),
         severity_signal=table.optional_string(
             "severity_signal", defaults.severity_signal, check=_check_vss
         ),
@@ -282,6 +284,17 @@ def _crash(table: Table) -> CrashConfig:
         acceleration_threshold=table.number("acceleration_threshold", 40.0, above=True),
         cooldown_s=table.number("cooldown_s", 60.0),
     )
+    watches_nothing = crash.airbag_signal is None and not crash.acceleration_signals
+    if (
+        crash.enabled
+        and watches_nothing
+        and not (table.failed("airbag_signal") or table.failed("acceleration_signals"))
+    ):
+        table.problem(
+            "airbag_signal",
+            "empty, and crash.acceleration_signals too: crash detection would watch no "
+            "signal (name one, or set crash.enabled = false)",
+        )
     table.finish()
     return crash
 

@@ -166,10 +166,14 @@ class CaptureConfig:
 
 @dataclass(frozen=True, slots=True)
 class CrashConfig:
-    """The urgent crash event: an airbag deployment, or an acceleration above the threshold."""
+    """The urgent crash event: an airbag deployment, or an acceleration above the threshold.
+
+    ``airbag_signal`` or ``severity_signal`` None: the catalogue has none. With ``enabled``
+    false no signal is looked up, so the catalogue need not have any of these.
+    """
 
     enabled: bool = True
-    airbag_signal: str = "Vehicle.Private.Crash.AirbagDeployed"
+    airbag_signal: str | None = "Vehicle.Private.Crash.AirbagDeployed"
     severity_signal: str | None = "Vehicle.Private.Crash.Severity"
     acceleration_signals: tuple[str, ...] = (
         "Vehicle.Acceleration.Longitudinal",

@@ -8,6 +8,6 @@ Errors::
     EventConfigError    the crash detector cannot be set up with this catalogue (permanent)
 """
 
-from .crash import CrashDetector, EventConfigError
+from .crash import CrashDetector, EventConfigError, crash_problems
 
-__all__ = ["CrashDetector", "EventConfigError"]
+__all__ = ["CrashDetector", "EventConfigError", "crash_problems"]

@@ -2,12 +2,13 @@
 
 A crash is the rising edge of the airbag signal (value >= 1), or the first sample of any
 configured acceleration signal whose magnitude exceeds the threshold, outside the cooldown of
-the previous crash. The event carries the vehicle's identity and propulsion (configuration),
-the time, the latest position and heading and the two positions before it (kept at least
-`POSITION_SPACING_MS` apart), the occupied seats, the peak acceleration and delta-v up to the
-crash instant (the event is sent at once, so it says what is known then), and a severity:
-the crash ECU's when the catalogue has one, else from the peak acceleration (`MINOR` below
-60 m/s^2, `MODERATE` below 100 m/s^2, `SEVERE` above).
+the previous crash; the configuration may name no airbag signal, or no acceleration signal.
+The event carries the vehicle's identity and propulsion (configuration), the time, the latest
+position and heading and the two positions before it (kept at least `POSITION_SPACING_MS`
+apart), the occupied seats, the peak acceleration and delta-v up to the crash instant (the
+event is sent at once, so it says what is known then), and a severity: the crash ECU's when
+the catalogue has one, else from the peak acceleration (`MINOR` below 60 m/s^2, `MODERATE`
+below 100 m/s^2, `SEVERE` above).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import Problem
 from ..sampling import WatchedSamples, concat_watched, of_signals
 from ..wire import CrashEvent, Position, WireSchema
 
 if TYPE_CHECKING:
     from ..config import CrashConfig, VehicleConfig
 
-__all__ = ["POSITION_SPACING_MS", "CrashDetector", "EventConfigError"]
+__all__ = ["POSITION_SPACING_MS", "CrashDetector", "EventConfigError", "crash_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class EventConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Signals:
-    airbag: int
+    airbag: int | None
     severity: int | None
     accelerations: tuple[int, ...]
     latitude: int | None
@@ -79,32 +81,14 @@ class CrashDetector:
         *,
         next_sequence: Callable[[], int] | None = None,
     ) -> None:
+        """Raises `EventConfigError` when ``crash`` names a signal the catalogue lacks
+        (`crash_problems`)."""
         self.schema = schema
         self.config = crash
         self.vehicle = vehicle
-        paths = {s.vss: s.number for s in schema.signals}
-
-        def required(key: str, path: str) -> int:
-            if path not in paths:
-                raise EventConfigError(
-                    f"crash.{key}: {path!r} is not a VSS path of catalogue {schema.catalogue_id}"
-                )
-            return paths[path]
-
-        self._s = _Signals(
-            airbag=required("airbag_signal", crash.airbag_signal),
-            severity=None
-            if crash.severity_signal is None
-            else required("severity_signal", crash.severity_signal),
-            accelerations=tuple(
-                required("acceleration_signals", p) for p in crash.acceleration_signals
-            ),
-            latitude=paths.get(LATITUDE),
-            longitude=paths.get(LONGITUDE),
-            heading=paths.get(HEADING),
-            delta_v=paths.get(DELTA_V),
-            seats=tuple(n for p, n in paths.items() if fnmatch.fnmatchcase(p, SEATS)),
-        )
+        self._s, problems = _find_signals(schema, crash)
+        if problems:
+            raise EventConfigError("; ".join(str(problem) for problem in problems))
         # The latest sample of every signal, by wire number.
         n = len(schema.signals)
         self._seen = np.zeros(n, np.bool_)
@@ -135,9 +119,11 @@ class CrashDetector:
     @property
     def watch(self) -> tuple[int, ...]:
         s = self._s
-        numbers = {s.airbag, *s.accelerations, *s.seats}
+        numbers = {*s.accelerations, *s.seats}
         numbers.update(
-            n for n in (s.severity, s.latitude, s.longitude, s.heading, s.delta_v) if n is not None
+            n
+            for n in (s.airbag, s.severity, s.latitude, s.longitude, s.heading, s.delta_v)
+            if n is not None
         )
         return tuple(sorted(numbers))
 
@@ -145,7 +131,7 @@ class CrashDetector:
     def alarms(self) -> dict[int, float]:
         """Thresholds for `Sampler.alarm`: a batch with no sample beyond them holds no crash
         (the airbag at 1 is beyond 0.5), so `feed` skips looking at it."""
-        out = {self._s.airbag: 0.5}
+        out = {} if self._s.airbag is None else {self._s.airbag: 0.5}
         for number in self._s.accelerations:
             out[number] = self.config.acceleration_threshold
         return out
@@ -197,8 +183,8 @@ class CrashDetector:
     def _candidates(self, watched: WatchedSamples) -> list[tuple[int, str]]:
         s = self._s
         out: list[tuple[int, str]] = []
-        on = watched.signals == s.airbag
-        if on.any():
+        on = None if s.airbag is None else watched.signals == s.airbag
+        if on is not None and on.any():
             deployed = watched.values[on] >= 1.0
             previous = np.concatenate(([self._airbag_on], deployed[:-1]))
             self._airbag_on = bool(deployed[-1])
@@ -316,6 +302,47 @@ class CrashDetector:
         )
         log.warning("crash detected at %d ms (%s, %s)", t, trigger, severity)
         return event
+
+
+def crash_problems(schema: WireSchema, crash: CrashConfig) -> list[Problem]:
+    """Each signal ``crash`` names that the catalogue lacks, as a problem of its key
+    (``crash.airbag_signal``, ``crash.severity_signal``, ``crash.acceleration_signals``)."""
+    return _find_signals(schema, crash)[1]
+
+
+def _find_signals(schema: WireSchema, crash: CrashConfig) -> tuple[_Signals, list[Problem]]:
+    paths = {s.vss: s.number for s in schema.signals}
+    problems: list[Problem] = []
+
+    def named(key: str, path: str | None) -> int | None:
+        if path is None:
+            return None
+        if path not in paths:
+            instead = "leave it out" if key == "acceleration_signals" else '"" for none'
+            problems.append(
+                Problem(
+                    f"crash.{key}",
+                    f"{path!r} is not a VSS path of catalogue {schema.catalogue_id} "
+                    f"(name one of its paths, {instead}, or set crash.enabled = false)",
+                )
+            )
+            return None
+        return paths[path]
+
+    airbag = named("airbag_signal", crash.airbag_signal)
+    severity = named("severity_signal", crash.severity_signal)
+    accelerations = [named("acceleration_signals", p) for p in crash.acceleration_signals]
+    signals = _Signals(
+        airbag=airbag,
+        severity=severity,
+        accelerations=tuple(n for n in accelerations if n is not None),
+        latitude=paths.get(LATITUDE),
+        longitude=paths.get(LONGITUDE),
+        heading=paths.get(HEADING),
+        delta_v=paths.get(DELTA_V),
+        seats=tuple(n for p, n in paths.items() if fnmatch.fnmatchcase(p, SEATS)),
+    )
+    return signals, problems
 
 
 def _severity_from(peak: float | None) -> str:

@@ -109,6 +109,7 @@ class MqttLink:
         self._first_connected = threading.Event()
         self._refused = False
         self._socket_error: str | None = None
+        self._closing = False  # our own disconnect at stop
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -223,8 +224,12 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         if self._connected:
-            log.warning(
-                "mqtt disconnected from %s:%d: %s", self.config.host, self.config.port, reason
+            log.log(
+                logging.INFO if self._closing else logging.WARNING,
+                "mqtt disconnected from %s:%d: %s",
+                self.config.host,
+                self.config.port,
+                reason,
             )
         self._connected = False
         self._socket_open = False
@@ -301,21 +306,7 @@ class MqttLink:
         if sock is None:
             self._lost("the socket closed")
             return
-        writers = [sock] if client.want_write() else []
-        readable, writable, _ = select.select([sock, self._wake_r], writers, [], _TICK)
-        if self._wake_r in readable:
-            self._drain_wake()
-        if sock in readable:
-            rc = client.loop_read(max_packets=100)
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self._lost(mqtt.error_string(rc))
-                return
-        if client.want_write() or sock in writable:
-            rc = client.loop_write()
-            if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                self._lost(mqtt.error_string(rc))
-                return
-        rc = client.loop_misc()
+        rc = self._turn(sock, _TICK, wake=True)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._lost(mqtt.error_string(rc))
             return
@@ -327,6 +318,25 @@ class MqttLink:
             self._pump()
             if self._status_interval > 0 and time.monotonic() >= self._next_status:
                 self._publish_status(online=True)
+
+    def _turn(self, sock: Any, timeout: float, *, wake: bool) -> MQTTErrorCode:
+        """One turn of paho's external loop on ``sock``: wait up to ``timeout`` (or for the
+        wake-up pipe), read what arrived, write what waits, keepalive; the first error."""
+        client = self._client
+        readers = [sock, self._wake_r] if wake else [sock]
+        writers = [sock] if client.want_write() else []
+        readable, writable, _ = select.select(readers, writers, [], timeout)
+        if self._wake_r in readable:
+            self._drain_wake()
+        if sock in readable:
+            rc = client.loop_read(max_packets=100)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        if client.want_write() or sock in writable:
+            rc = client.loop_write()
+            if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+                return rc
+        return client.loop_misc()
 
     def _lost(self, why: str) -> None:
         if self._socket_error:
@@ -370,18 +380,32 @@ class MqttLink:
         self._client.publish(self.status_topic, self._status_payload(online), qos=1, retain=True)
 
     def _shutdown(self) -> None:
+        """Publish the offline status and disconnect. paho has no thread of its own here, so
+        `disconnect` writes the DISCONNECT at once and closes the socket after it; the
+        client is turned only while its socket is open (paho's own `loop` without a socket
+        logs "Client is not connected" as an error)."""
+        client = self._client
         if self._socket_open and self._connected:
+            self._closing = True
             try:
-                info = self._client.publish(
+                info = client.publish(
                     self.status_topic, self._status_payload(False), qos=1, retain=True
                 )
                 deadline = time.monotonic() + 2.0
-                while not info.is_published() and time.monotonic() < deadline:
-                    if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                        break
-                self._client.disconnect()
-                self._client.loop(timeout=0.1)
+                while not info.is_published() and self._turn_open(deadline):
+                    pass
+                if client.socket() is not None:
+                    client.disconnect()
+                while self._turn_open(deadline + 0.1):  # a DISCONNECT only partly written
+                    pass
             except (OSError, ValueError, RuntimeError) as exc:
                 log.debug("mqtt: offline status not sent: %s", exc)
         self._connected = False
         self._socket_open = False
+
+    def _turn_open(self, deadline: float) -> bool:
+        """A `_turn` if the socket is open and ``deadline`` not passed; whether it went well."""
+        sock = self._client.socket()
+        if sock is None or time.monotonic() >= deadline:
+            return False
+        return self._turn(sock, 0.05, wake=False) == MQTTErrorCode.MQTT_ERR_SUCCESS

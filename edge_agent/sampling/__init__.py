@@ -11,7 +11,7 @@ Errors::
      +-- ExpressionError       a trigger expression is wrong (what and where in the text)
 """
 
-from .capture import CapturedData, CaptureManager, Timeline
+from .capture import CapturedData, CaptureManager, Timeline, capture_problems
 from .errors import ExpressionError, SamplingError
 from .expr import Expression, compile_expression
 from .sampler import (
@@ -22,6 +22,7 @@ from .sampler import (
     group_series,
     of_signals,
     resolve_policies,
+    rule_problems,
 )
 
 __all__ = [
@@ -34,9 +35,11 @@ __all__ = [
     "SamplingError",
     "Timeline",
     "WatchedSamples",
+    "capture_problems",
     "compile_expression",
     "concat_watched",
     "group_series",
     "of_signals",
     "resolve_policies",
+    "rule_problems",
 ]

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from ..config import Problem
 from ..wire import Capture, Series, WireSchema
-from .errors import SamplingError
+from .errors import ExpressionError, SamplingError
 from .expr import Expression, compile_expression
 from .sampler import WatchedSamples, concat_watched, group_series, of_signals
 
 if TYPE_CHECKING:
     from ..config import CaptureConfig
 
-__all__ = ["CaptureManager", "CapturedData", "Timeline"]
+__all__ = ["CaptureManager", "CapturedData", "Timeline", "capture_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -92,25 +93,39 @@ class _Active:
     parts: list[WatchedSamples] = field(default_factory=list)
 
 
-class CaptureManager:
-    """Evaluates the capture triggers on each batch's watched samples (not thread-safe)."""
+def capture_problems(schema: WireSchema, captures: Sequence[CaptureConfig]) -> list[Problem]:
+    """What the captures name that the catalogue lacks, as problems of their keys: a
+    trigger that does not compile against it (``capture[0].when``: a VSS path it lacks, a
+    syntax error) and a pattern that matches none of its paths (``capture[0].signals``)."""
+    return _resolve(schema, captures)[1]
 
-    def __init__(self, schema: WireSchema, captures: Sequence[CaptureConfig]) -> None:
-        self._triggers: list[_Trigger] = []
-        paths = [s.vss for s in schema.signals]
-        for capture in captures:
-            where = f"capture {capture.name!r}: when"
-            expression = compile_expression(capture.when, schema, where=where)
-            recorded: set[int] = set()
-            for pattern in capture.signals:
-                matched = [i for i, p in enumerate(paths) if fnmatch.fnmatchcase(p, pattern)]
-                if not matched:
-                    raise SamplingError(
-                        f"capture {capture.name!r}: signals: pattern {pattern!r} matches no "
-                        f"VSS path of catalogue {schema.catalogue_id}"
+
+def _resolve(
+    schema: WireSchema, captures: Sequence[CaptureConfig]
+) -> tuple[list[_Trigger], list[Problem]]:
+    triggers: list[_Trigger] = []
+    problems: list[Problem] = []
+    paths = [s.vss for s in schema.signals]
+    for index, capture in enumerate(captures):
+        expression: Expression | None = None
+        try:
+            expression = compile_expression(capture.when, schema, where="")
+        except ExpressionError as exc:
+            problems.append(Problem(f"capture[{index}].when", str(exc)))
+        recorded: set[int] = set()
+        for pattern in capture.signals:
+            matched = [i for i, p in enumerate(paths) if fnmatch.fnmatchcase(p, pattern)]
+            if not matched:
+                problems.append(
+                    Problem(
+                        f"capture[{index}].signals",
+                        f"pattern {pattern!r} matches no VSS path of catalogue "
+                        f"{schema.catalogue_id}",
                     )
-                recorded.update(schema.signals[i].number for i in matched)
-            self._triggers.append(
+                )
+            recorded.update(schema.signals[i].number for i in matched)
+        if expression is not None:
+            triggers.append(
                 _Trigger(
                     capture,
                     expression,
@@ -119,6 +134,18 @@ class CaptureManager:
                     np.array(expression.signals, np.int64),
                 )
             )
+    return triggers, problems
+
+
+class CaptureManager:
+    """Evaluates the capture triggers on each batch's watched samples (not thread-safe)."""
+
+    def __init__(self, schema: WireSchema, captures: Sequence[CaptureConfig]) -> None:
+        """Raises `SamplingError` when a capture names what the catalogue lacks
+        (`capture_problems`)."""
+        self._triggers, problems = _resolve(schema, captures)
+        if problems:
+            raise SamplingError("; ".join(str(problem) for problem in problems))
         self._pre_ms = max((round(t.config.pre_s * 1000) for t in self._triggers), default=0)
         self._ring: deque[WatchedSamples] = deque()
         self._pending: list[WatchedSamples] = []

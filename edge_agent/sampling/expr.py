@@ -75,7 +75,8 @@ class Expression:
 
 
 def compile_expression(text: str, schema: WireSchema, *, where: str = "expression") -> Expression:
-    """Compile ``text`` against the signals of ``schema``; ``where`` names it in errors."""
+    """Compile ``text`` against the signals of ``schema``; ``where`` names it in errors
+    (the empty string: errors do not name it)."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
@@ -91,7 +92,8 @@ def compile_expression(text: str, schema: WireSchema, *, where: str = "expressio
 
 def _message(where: str, text: str, col: int | None, problem: str) -> str:
     pointer = "" if col is None else f" (column {col})"
-    return f"{where}: {problem}{pointer}: {text.strip()!r}"
+    head = f"{where}: " if where else ""
+    return f"{head}{problem}{pointer}: {text.strip()!r}"
 
 
 class _Compiler:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ..config import Problem
 from ..wire import Series, WireSchema
 from . import _kernels as k
 from .errors import SamplingError
@@ -47,6 +48,7 @@ __all__ = [
     "group_series",
     "of_signals",
     "resolve_policies",
+    "rule_problems",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,21 +109,41 @@ class SampleStats:
 def resolve_policies(schema: WireSchema, sampling: SamplingConfig) -> list[SamplingPolicy]:
     """Each wire signal's policy: the default, overridden by the last matching rule.
 
-    A rule pattern that matches no signal of the catalogue is an error (a typo would
-    otherwise silently leave the default in force).
+    Raises `SamplingError` when a rule pattern matches no signal of the catalogue
+    (`rule_problems`).
     """
+    policies, problems = _match_rules(schema, sampling)
+    if problems:
+        raise SamplingError("; ".join(str(problem) for problem in problems))
+    return policies
+
+
+def rule_problems(schema: WireSchema, sampling: SamplingConfig) -> list[Problem]:
+    """Each rule pattern that matches no signal of the catalogue, as a problem of its key
+    (``sampling.rule[0].signals``): a typo would otherwise silently leave the default in
+    force."""
+    return _match_rules(schema, sampling)[1]
+
+
+def _match_rules(
+    schema: WireSchema, sampling: SamplingConfig
+) -> tuple[list[SamplingPolicy], list[Problem]]:
     policies = [sampling.default] * len(schema.signals)
-    for number, rule in enumerate(sampling.rules, 1):
+    problems: list[Problem] = []
+    for index, rule in enumerate(sampling.rules):
         for pattern in rule.signals:
             matched = [s.number for s in schema.signals if fnmatch.fnmatchcase(s.vss, pattern)]
             if not matched:
-                raise SamplingError(
-                    f"sampling rule {number}: pattern {pattern!r} matches no VSS path of "
-                    f"catalogue {schema.catalogue_id}"
+                problems.append(
+                    Problem(
+                        f"sampling.rule[{index}].signals",
+                        f"pattern {pattern!r} matches no VSS path of catalogue "
+                        f"{schema.catalogue_id}",
+                    )
                 )
             for n in matched:
                 policies[n] = rule.policy
-    return policies
+    return policies, problems
 
 
 class Sampler:

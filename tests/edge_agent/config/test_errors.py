@@ -429,6 +429,22 @@ def test_the_crash_severity_can_be_turned_off(write: Callable[..., Path]) -> Non
     assert (crash.severity_signal, crash.acceleration_signals) == (None, ())
 
 
+def test_the_airbag_signal_can_be_left_empty(write: Callable[..., Path]) -> None:
+    path = write(HEAD + '\n[crash]\nairbag_signal = ""\n')
+    assert load_config(path, env={}).crash.airbag_signal is None
+    path = write(
+        HEAD + '\n[crash]\nenabled = false\nairbag_signal = ""\nacceleration_signals = []\n'
+    )
+    assert load_config(path, env={}).crash.airbag_signal is None
+
+
+def test_crash_detection_needs_a_signal_to_watch(write: Callable[..., Path]) -> None:
+    path = write(HEAD + '\n[crash]\nairbag_signal = ""\nacceleration_signals = []\n')
+    problem = only(path)
+    assert (problem.key, problem.line) == ("crash.airbag_signal", 8)
+    assert problem.reason.startswith("empty, and crash.acceleration_signals too")
+
+
 def test_outbox_byte_sizes(write: Callable[..., Path]) -> None:
     path = write(HEAD + '\n[outbox]\nmax_bytes = "1.5 GiB"\n')
     assert load_config(path, env={}).outbox.max_bytes == 3 * 2**29

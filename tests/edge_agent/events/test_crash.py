@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_agent.config import CrashConfig, SamplingConfig, SamplingPolicy, VehicleConfig
-from edge_agent.events import CrashDetector, EventConfigError
+from edge_agent.events import CrashDetector, EventConfigError, crash_problems
 from edge_agent.sampling import Sampler
 from edge_agent.wire import CrashEvent
 from simulators import Scenario
@@ -91,11 +91,33 @@ def test_cooldown_suppresses_repeats() -> None:
     assert (np.diff(times) >= 0).all()
 
 
+def test_without_an_airbag_signal_the_acceleration_triggers() -> None:
+    crash = CrashConfig(airbag_signal=None, severity_signal=None)
+    detector = CrashDetector(schema(), crash, VEHICLE)
+    assert schema().spec("Vehicle.Private.Crash.AirbagDeployed").number not in detector.alarms
+    events = _events(Scenario("crash", at=30.0, params={"min_speed_kmh": 20.0}), crash)
+    assert [e.trigger for e in events] == ["acceleration"]
+
+
 def test_unknown_signal_names_the_key() -> None:
     with pytest.raises(
         EventConfigError, match=r"crash.airbag_signal: 'Vehicle.Nope' is not a VSS path"
     ):
         CrashDetector(schema(), CrashConfig(airbag_signal="Vehicle.Nope"), VEHICLE)
+
+
+def test_crash_problems_name_every_signal_the_catalogue_lacks() -> None:
+    crash = CrashConfig(
+        airbag_signal="Vehicle.Nope",
+        severity_signal="Vehicle.Private.Crash.Severity",
+        acceleration_signals=("Vehicle.Acceleration.Lateral", "Vehicle.Acceleration.Sideways"),
+    )
+    found = crash_problems(schema(), crash)
+    assert [(p.key, p.reason.split(" is ")[0]) for p in found] == [
+        ("crash.airbag_signal", "'Vehicle.Nope'"),
+        ("crash.acceleration_signals", "'Vehicle.Acceleration.Sideways'"),
+    ]
+    assert crash_problems(schema(), CrashConfig()) == []
 
 
 def test_skipping_quiet_batches_changes_nothing() -> None:

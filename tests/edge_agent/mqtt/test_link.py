@@ -4,6 +4,7 @@ refused, logged with the reason, and lose nothing."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from can2care.devservices import MqttEndpoint
 from can2care.devservices._proc import free_port
 from edge_agent.config import MqttConfig, TlsConfig
 from edge_agent.mqtt import MqttConfigError, MqttLink
@@ -176,6 +178,7 @@ def test_mutual_tls_with_a_password_delivers_and_deletes(
             link.stop()
     assert wait_until(lambda: len(got) == 30)
     subscriber.loop_stop()
+    subscriber.disconnect()
     assert got == [f"record {i}".encode() for i in range(30)]
 
 
@@ -217,3 +220,42 @@ def test_an_unreadable_certificate_is_a_config_error(tls_broker: TlsBroker, tmp_
         pytest.raises(MqttConfigError, match=r"mqtt\.tls"),
     ):
         _link(_config(tls_broker, tls=TlsConfig(ca_file=missing)), outbox)
+
+
+def test_a_clean_stop_logs_no_error(
+    mqtt_broker: MqttEndpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge_agent.mqtt")
+    config = MqttConfig(host=mqtt_broker.host, port=mqtt_broker.port)
+    subscriber, got = _plain_subscriber(mqtt_broker, "v1/clean-stop/status")
+    with Outbox(tmp_path / "o.sqlite") as outbox:
+        outbox.put("v1/clean-stop/telemetry", b"one", priority=Priority.TELEMETRY)
+        link = MqttLink(
+            config,
+            outbox,
+            client_id="can2care-clean-stop",
+            status_topic="v1/clean-stop/status",
+            status_payload=lambda online: b"online" if online else b"offline",
+        )
+        link.start()
+        try:
+            assert link.wait_connected(15), link.stats.last_error
+            assert wait_until(lambda: outbox.stats().records == 0)
+        finally:
+            link.stop()
+    assert wait_until(lambda: got[-1:] == [b"offline"], 5), got
+    subscriber.loop_stop()
+    subscriber.disconnect()
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == [], [f"{r.name}: {r.getMessage()}" for r in errors]
+
+
+def _plain_subscriber(broker: MqttEndpoint, topic: str) -> tuple[mqtt.Client, list[bytes]]:
+    got: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, m: got.append(bytes(m.payload))
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    time.sleep(0.3)
+    return client, got

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
 
 from edge_agent.config import CaptureConfig, SamplingConfig, SamplingPolicy
-from edge_agent.sampling import CaptureManager, Sampler
+from edge_agent.sampling import CaptureManager, Sampler, SamplingError, capture_problems
 from simulators import Scenario
 
 from .._drive import decoder, drive_frames, schema, split, urban_frames
@@ -86,3 +87,17 @@ def test_cooldown_and_rising_edges() -> None:
 def test_no_trigger_no_capture() -> None:
     capture = CaptureConfig("never", f"{SPEED} > 1000", signals=(SPEED,))
     assert _run([capture], range(0, 100_000, 5000)) == []
+
+
+def test_capture_problems_name_every_path_the_catalogue_lacks() -> None:
+    captures = [
+        CaptureConfig(name="ok", when=f"{SPEED} > 100", signals=(SPEED,)),
+        CaptureConfig(name="typo", when="Vehicle.Sped > 3", signals=(SPEED, "Vehicle.Nope.*")),
+    ]
+    found = capture_problems(schema(), captures)
+    assert [p.key for p in found] == ["capture[1].when", "capture[1].signals"]
+    assert found[0].reason.startswith("Vehicle.Sped is not a VSS path of the catalogue")
+    assert "did you mean Vehicle.Speed?" in found[0].reason
+    assert found[1].reason.startswith("pattern 'Vehicle.Nope.*' matches no VSS path")
+    with pytest.raises(SamplingError, match=r"^capture\[1\]\.when: Vehicle\.Sped is not"):
+        CaptureManager(schema(), captures)

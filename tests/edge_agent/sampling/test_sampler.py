@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.config import SamplingConfig, SamplingPolicy, SamplingRule
-from edge_agent.sampling import Sampler, SamplingError
+from edge_agent.sampling import Sampler, SamplingError, rule_problems
 from edge_agent.wire import Series
 
 from .._drive import decoder, schema, split, urban_frames
@@ -146,8 +146,22 @@ def test_rules_override_the_default_and_the_last_rule_wins() -> None:
 
 def test_a_rule_matching_no_signal_is_an_error_naming_it() -> None:
     sampling = SamplingConfig(rules=(SamplingRule(("Vehicle.Sped",), SamplingPolicy("all")),))
-    with pytest.raises(SamplingError, match=r"sampling rule 1: pattern 'Vehicle.Sped' matches no"):
+    with pytest.raises(
+        SamplingError, match=r"sampling.rule\[0\].signals: pattern 'Vehicle.Sped' matches no"
+    ):
         Sampler(schema(), decoder(), sampling)
+
+
+def test_rule_problems_name_every_pattern_matching_no_signal() -> None:
+    rules = (
+        SamplingRule(("Vehicle.Speed", "Vehicle.Sped"), SamplingPolicy("all")),
+        SamplingRule(("Vehicle.Nope.*",), SamplingPolicy("off")),
+    )
+    found = rule_problems(schema(), SamplingConfig(rules=rules))
+    assert [(p.key, p.reason.split(" matches")[0]) for p in found] == [
+        ("sampling.rule[0].signals", "pattern 'Vehicle.Sped'"),
+        ("sampling.rule[1].signals", "pattern 'Vehicle.Nope.*'"),
+    ]
 
 
 def test_heartbeat_sends_the_latest_value_of_quiet_signals() -> None:
