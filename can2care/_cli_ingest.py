@@ -1,4 +1,4 @@
-"""``can2care ingest``: run the ingest service (MQTT to TimescaleDB)."""
+"""``can2care ingest``: run the ingest service (MQTT to TimescaleDB), or retire one."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--check", action="store_true", help="validate the configuration, print it and exit"
     )
+    parser.add_argument(
+        "--retire",
+        action="store_true",
+        help="retire the client id of a process removed for good (after it stopped): store "
+        "what the broker queued for its session, leave the group, end the session, exit",
+    )
+    parser.add_argument(
+        "--quiet-s",
+        type=float,
+        metavar="S",
+        help="with --retire: finish once nothing arrived for S seconds (default 5)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -48,10 +60,20 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+def _check_modes(args: argparse.Namespace) -> None:
+    if args.retire and args.check:
+        raise ValueError("--retire and --check exclude each other")
+    if args.quiet_s is not None and not args.retire:
+        raise ValueError("--quiet-s goes with --retire")
+    if args.quiet_s is not None and not args.quiet_s > 0:
+        raise ValueError(f"--quiet-s {args.quiet_s:g} is not a positive number of seconds")
+
+
 def _run(args: argparse.Namespace) -> int:
     from cloud_ingest.ingest import IngestError, IngestService, load_ingest_config
 
     try:
+        _check_modes(args)
         config = load_ingest_config(args.config, overrides=_overrides(args))
     except (IngestError, ValueError) as exc:
         print(f"can2care: error: {exc}", file=sys.stderr)
@@ -64,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(shown, indent=2))
         return 0
+    if args.retire:
+        return _retire(config, 5.0 if args.quiet_s is None else args.quiet_s)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -81,4 +105,18 @@ def _run(args: argparse.Namespace) -> int:
     )
     stop.wait()
     service.stop()
+    return 0
+
+
+def _retire(config: Any, quiet_s: float) -> int:
+    from cloud_ingest.ingest import IngestError, IngestService
+
+    c = config.mqtt
+    try:
+        retired = IngestService(config).retire(quiet_s=quiet_s)
+    except IngestError as exc:
+        print(f"can2care: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
+        return 1
+    session = "session ended" if retired.session_found else "the broker had no session for it"
+    print(f"can2care ingest: retired {c.client_id}: {retired.messages} messages stored, {session}")
     return 0

@@ -8,7 +8,13 @@
     service.stop()       # stores and acknowledges what it received, then disconnects
 
 Several processes with the same ``mqtt.group`` share the fleet's messages; each needs its own
-``mqtt.client_id``, which names its persistent session.
+``mqtt.client_id``, which names its persistent session. A process removed for good leaves its
+session in the group, where the broker goes on queuing its share; retire it::
+
+    retired = IngestService(config).retire(quiet_s=5)   # with the removed process's client id
+
+which stores what was queued for it through the same pipeline, leaves the group and ends the
+session (`IngestService.retire`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -29,13 +36,13 @@ from ..storage import StorageError, migrate
 from .batcher import Batcher, Flush, Received
 from .classify import Limits
 from .config import IngestConfig
-from .errors import IngestStartError
+from .errors import IngestRetireError, IngestStartError
 from .metrics import HttpServer, Metrics
 from .pipeline import Backoff, Formatter, Writer, now_ms
 from .registry import RegistryCache, RegistryUnavailable
 from .subscriber import Subscriber
 
-__all__ = ["IngestService", "load_schemas"]
+__all__ = ["IngestService", "Retired", "load_schemas"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,15 @@ def load_schemas(config: IngestConfig) -> dict[str, WireSchema]:
     catalogues = [demo_catalogue()] if config.demo_catalogue else []
     catalogues += [load_catalogue(c.dbc, c.map) for c in config.catalogues]
     return {c.catalogue_id: WireSchema.from_catalogue(c) for c in catalogues}
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """What retiring a member of the group did."""
+
+    client_id: str
+    messages: int  # received, committed (stored, duplicate or dead letter) and acknowledged
+    session_found: bool  # whether the broker still had a session for the client id
 
 
 class IngestService:
@@ -59,6 +75,8 @@ class IngestService:
         self._abandon = threading.Event()
         self._pending: collections.deque[int] = collections.deque()  # received_ms, in order
         self._pending_lock = threading.Lock()
+        self._activity = time.monotonic()  # the last receipt or commit
+        self._committed = 0  # messages committed and acknowledged
         self.registry = RegistryCache(
             self._connect,
             refresh_s=config.validation.registry_refresh_s,
@@ -151,13 +169,7 @@ class IngestService:
         broker delivers it again when this client reconnects.
         """
         if self._started:
-            self._inbox.put(None)
-            self.formatter.join(timeout)
-            self.writer.join(max(0.0, timeout))
-            if self.writer.is_alive() or self.formatter.is_alive():
-                log.warning("stopping with unstored messages: they stay with the broker")
-                self._abandon.set()
-                self.writer.join(5)
+            self._stop_pipeline(timeout)
             self.subscriber.stop()
             self._started = False
         self.registry.close()
@@ -165,11 +177,93 @@ class IngestService:
             self.http.stop()
             self.http = None
 
+    def _stop_pipeline(self, timeout: float) -> bool:
+        """Let the formatter and the writer finish what was received; whether they did."""
+        self._inbox.put(None)
+        self.formatter.join(timeout)
+        self.writer.join(max(0.0, timeout))
+        if self.writer.is_alive() or self.formatter.is_alive():
+            log.warning("stopping with unstored messages: they stay with the broker")
+            self._abandon.set()
+            self.writer.join(5)
+            return False
+        return True
+
+    # -- retiring a member for good --------------------------------------------------------
+
+    def retire(self, *, quiet_s: float = 5.0, timeout: float = 60.0) -> Retired:
+        """Retire this client id from the group, after its process stopped for good.
+
+        Resumes the session without subscribing and unsubscribes from the group (the broker
+        gives it no new share), stores and acknowledges what the broker had queued for it
+        through the same pipeline as `start`, and once nothing has arrived for ``quiet_s``
+        and everything received is acknowledged, ends the session (DISCONNECT with a session
+        expiry of 0). `IngestStartError` if the database or the broker cannot be reached;
+        `IngestRetireError` if nothing could be stored for ``timeout`` or the broker went
+        away: the session is then kept, with what was not stored, for another try.
+        """
+        c = self.config.mqtt
+        try:
+            self._prepare_database(timeout)
+            self.writer.start()
+            self.formatter.start()
+            self._started = True
+            self._activity = time.monotonic()
+            self.subscriber.start(min(timeout, 30.0), leave=True)
+            self._drain(quiet_s, timeout)
+            finished = self._stop_pipeline(timeout)
+            with self._pending_lock:
+                finished = finished and not self._pending
+            if not finished:
+                raise IngestRetireError(f"messages for {c.client_id} arrived while finishing; "
+                                        "its session is kept: retire it again")  # fmt: skip
+            if not self.subscriber.end_session():
+                raise IngestRetireError(f"the broker went away before the session of "
+                                        f"{c.client_id} was ended: retire it again")  # fmt: skip
+        except BaseException:
+            self.stop(timeout=5)
+            raise
+        self._started = False
+        self.registry.close()
+        found = bool(self.subscriber.session_present)
+        log.info("retired %s from group %s: %d messages stored, session %s", c.client_id,
+                 c.group, self._committed, "ended" if found else "not found")  # fmt: skip
+        return Retired(c.client_id, self._committed, found)
+
+    def _drain(self, quiet_s: float, timeout: float) -> None:
+        """Wait until nothing arrived for ``quiet_s`` and everything received is committed
+        and acknowledged; `IngestRetireError` if nothing progresses for ``timeout``."""
+        while True:
+            time.sleep(min(0.1, quiet_s / 4))
+            with self._pending_lock:
+                pending = len(self._pending)
+                idle = time.monotonic() - self._activity
+            if not (self.writer.is_alive() and self.formatter.is_alive()):
+                raise IngestRetireError("the ingest pipeline stopped (see the log); the session "
+                                        f"of {self.config.mqtt.client_id} is kept")  # fmt: skip
+            connected = self.subscriber.connected
+            if idle < quiet_s:
+                continue
+            if pending == 0 and connected:
+                return
+            if idle >= timeout:
+                why = (
+                    "not connected to the broker" if not connected
+                    else f"database unavailable: {self.writer.last_error}"
+                    if self.writer.last_error else f"{pending} messages not stored"
+                )  # fmt: skip
+                raise IngestRetireError(
+                    f"nothing stored for {timeout:.0f} s ({why}); the session of "
+                    f"{self.config.mqtt.client_id} is kept with what was not stored: retire "
+                    "it again"
+                )
+
     # -- the flow --------------------------------------------------------------------------
 
     def _deliver(self, message: Received) -> None:
         with self._pending_lock:
             self._pending.append(message.received_ms)
+            self._activity = time.monotonic()
             self.metrics.pending.set(len(self._pending))
         self._inbox.put(message)
 
@@ -180,6 +274,8 @@ class IngestService:
         with self._pending_lock:
             for _ in range(min(len(flush), len(self._pending))):
                 self._pending.popleft()
+            self._committed += len(flush)
+            self._activity = time.monotonic()
             self.metrics.pending.set(len(self._pending))
 
     def _connection_changed(self, up: bool) -> None:

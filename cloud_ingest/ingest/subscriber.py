@@ -10,6 +10,11 @@ how many unacknowledged messages the broker sends, and so the service's memory.
 Each connection is numbered; an acknowledgement is sent only on the connection its message
 came on (after a reconnect the broker re-sends the unacknowledged messages, and those copies
 are the ones acknowledged: the database drops the duplicate batch).
+
+Retiring a member for good (`Subscriber.start` with ``leave=True``, then `end_session`):
+it resumes the session without subscribing, unsubscribes from the group's filters (the
+broker still delivers what it had queued for the session, and gives it no new share), and
+finally disconnects with a session expiry of 0, which makes the broker discard the session.
 """
 
 from __future__ import annotations
@@ -63,8 +68,12 @@ class Subscriber:
         self._connection = 0
         self._connected = False
         self._first = threading.Event()
+        self._gone = threading.Event()  # disconnected after stop or end_session
+        self._ended = False  # ... by this client's DISCONNECT
         self._refusal: str | None = None
         self._stopping = False
+        self._leave = False
+        self._session_present: bool | None = None
         self._client = self._make_client()
 
     # -- set-up ----------------------------------------------------------------------------
@@ -91,6 +100,7 @@ class Subscriber:
         client.on_disconnect = self._disconnected_cb
         client.on_message = self._message_cb
         client.on_subscribe = self._subscribed_cb
+        client.on_unsubscribe = self._unsubscribed_cb
         return client
 
     def _connect_properties(self) -> Properties:
@@ -99,11 +109,17 @@ class Subscriber:
         properties.ReceiveMaximum = self.config.receive_maximum
         return properties
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Connect and subscribe; `IngestStartError` if the broker refuses or is unreachable."""
+    def start(self, timeout: float = 30.0, *, leave: bool = False) -> None:
+        """Connect and subscribe; `IngestStartError` if the broker refuses or is unreachable.
+
+        With ``leave``, resume the session and unsubscribe from the group instead (retiring
+        this member); the broker must answer at once (no waiting for it to come up).
+        """
         c = self.config
+        self._leave = leave
+        connect = self._client.connect if leave else self._client.connect_async
         try:
-            self._client.connect_async(
+            connect(
                 c.host,
                 c.port,
                 keepalive=c.keepalive_s,
@@ -124,6 +140,20 @@ class Subscriber:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def end_session(self, timeout: float = 10.0) -> bool:
+        """Disconnect with a session expiry of 0, so the broker discards the session (and
+        anything still in it); whether the DISCONNECT went out. Stops the network thread."""
+        self._stopping = True
+        properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 0
+        rc = self._client.disconnect(properties=properties)
+        # The network thread may send the packet and close the socket before disconnect()
+        # returns, which then says "no connection": on_disconnect tells what happened.
+        if rc is MQTTErrorCode.MQTT_ERR_SUCCESS or self._gone.is_set():
+            self._gone.wait(timeout)
+        self._client.loop_stop()
+        return self._gone.is_set() and self._ended
+
     # -- state -----------------------------------------------------------------------------
 
     @property
@@ -133,6 +163,11 @@ class Subscriber:
     @property
     def connection(self) -> int:
         return self._connection
+
+    @property
+    def session_present(self) -> bool | None:
+        """Whether the broker had a session for this client id at the first connection."""
+        return self._session_present
 
     def ack(self, message: Received) -> bool:
         """Acknowledge ``message`` if its connection is the current one; whether it was sent."""
@@ -149,7 +184,7 @@ class Subscriber:
         self,
         client: mqtt.Client,
         _userdata: Any,
-        _flags: Any,
+        flags: mqtt.ConnectFlags,
         reason: ReasonCode,
         _properties: Any,
     ) -> None:
@@ -165,11 +200,18 @@ class Subscriber:
         with self._lock:
             self._connection += 1
             self._connected = True
+            if self._session_present is None:
+                self._session_present = bool(flags.session_present)
         filters = topic_filters(self.config.group, self.config.topic_prefix)
-        client.subscribe([(f, 1) for f in filters])
+        if self._leave:
+            client.unsubscribe(filters)
+        else:
+            client.subscribe([(f, 1) for f in filters])
         log.info(
-            "connected to %s:%d, subscribing to %s", self.config.host, self.config.port, filters
-        )
+            "connected to %s:%d (session %s), %s %s", self.config.host, self.config.port,
+            "resumed" if flags.session_present else "new",
+            "unsubscribing from" if self._leave else "subscribing to", filters,
+        )  # fmt: skip
         self._on_connection(True)
 
     def _subscribed_cb(
@@ -182,12 +224,30 @@ class Subscriber:
                 self._refusal = f"subscription refused: {', '.join(refused)}"
         self._first.set()  # start() returns once the subscriptions are in place
 
+    def _unsubscribed_cb(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused to unsubscribe: %s", ", ".join(refused))
+            if not self._first.is_set():
+                self._refusal = f"unsubscribe refused: {', '.join(refused)}"
+        self._first.set()  # start(leave=True) returns once this member left the group
+
     def _disconnected_cb(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _p: Any
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _p: Any,
     ) -> None:
         with self._lock:
             was = self._connected
             self._connected = False
+        if self._stopping:  # our DISCONNECT went out, or the connection broke meanwhile
+            self._ended = not reason.is_failure and not flags.is_disconnect_packet_from_server
+            self._gone.set()
         if was and not self._stopping:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
             self._on_connection(False)
