@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, LiteralString, TypeAlias, cast
+from typing import Any, LiteralString, TypeAlias, TypedDict, Unpack, cast
 
 import psycopg
 from psycopg import sql
@@ -60,6 +60,7 @@ from .errors import AlertNotFound, InvalidCursor
 
 __all__ = [
     "CHANNEL",
+    "ListFilters",
     "acknowledge",
     "add_note",
     "alert_history",
@@ -338,27 +339,26 @@ def get_alert(conn: Connection, alert_id: int) -> Alert:
     return _alert(row)
 
 
-def list_alerts(
-    conn: Connection,
-    *,
-    status: str | Sequence[str] | None = None,
-    severity: str | Sequence[str] | None = None,
-    rule_id: str | None = None,
-    vehicle_id: str | None = None,
-    region: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> AlertPage:
-    """Alerts newest first (by ``raised_at``, then id), filtered, one page at a time.
+class ListFilters(TypedDict, total=False):
+    """The alert list's filters, each optional: ``since <= raised_at < until``; ``region`` is
+    the vehicle's; one status or severity or several; ``cursor`` a page's ``next_cursor``
+    (valid while alerts are added); ``limit`` 1 to 1000 alerts a page (50)."""
 
-    ``since <= raised_at < until``; ``region`` is the vehicle's. Pass the page's
-    ``next_cursor`` to get the next page; it stays valid while alerts are added.
-    """
-    query, params = _page_query(
-        _ALERT_SELECT, status, severity, rule_id, vehicle_id, region, since, until, cursor, limit
-    )
+    status: str | Sequence[str] | None
+    severity: str | Sequence[str] | None
+    rule_id: str | None
+    vehicle_id: str | None
+    region: str | None
+    since: datetime | None
+    until: datetime | None
+    cursor: str | None
+    limit: int
+
+
+def list_alerts(conn: Connection, **filters: Unpack[ListFilters]) -> AlertPage:
+    """Alerts newest first (by ``raised_at``, then id), filtered (`ListFilters`), one page
+    at a time. Pass the page's ``next_cursor`` as ``cursor`` for the next page."""
+    query, params, limit = _page_query(_ALERT_SELECT, filters)
     with _reading(conn):
         rows = _fetch_all(conn, query, params)
     alerts = tuple(_alert(r) for r in rows[:limit])
@@ -367,24 +367,10 @@ def list_alerts(
     return AlertPage(alerts, _encode_cursor(alerts[-1].raised_at, alerts[-1].alert_id))
 
 
-def list_alerts_json(
-    conn: Connection,
-    *,
-    status: str | Sequence[str] | None = None,
-    severity: str | Sequence[str] | None = None,
-    rule_id: str | None = None,
-    vehicle_id: str | None = None,
-    region: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> AlertJsonPage:
+def list_alerts_json(conn: Connection, **filters: Unpack[ListFilters]) -> AlertJsonPage:
     """`list_alerts` with each alert as the JSON text of its `alert_json`, built by the
     database: a page without a Python object per alert (the care team's list, read often)."""
-    query, params = _page_query(
-        _JSON_SELECT, status, severity, rule_id, vehicle_id, region, since, until, cursor, limit
-    )
+    query, params, limit = _page_query(_JSON_SELECT, filters)
     with _reading(conn), conn.cursor() as cur:
         rows = cur.execute(query, params).fetchall()
     more = len(rows) > limit
@@ -413,28 +399,20 @@ _JSON_SELECT: LiteralString = "SELECT a.raised_at, a.alert_id, " + _ALERT_JSON
 
 
 def _page_query(
-    select: LiteralString,
-    status: str | Sequence[str] | None,
-    severity: str | Sequence[str] | None,
-    rule_id: str | None,
-    vehicle_id: str | None,
-    region: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[LiteralString, dict[str, Any]]:
-    """The statement and parameters of one page of the alert list.
+    select: LiteralString, filters: ListFilters
+) -> tuple[LiteralString, dict[str, Any], int]:
+    """The statement, parameters and page size of one page of the alert list.
 
     One value of ``status`` or ``severity`` is compared with ``=``, not ``= ANY(...)``: then
     an index on (severity, raised_at) gives the rows in order (PostgreSQL 15 does not read an
     index in order for ``= ANY``).
     """
+    limit = filters.get("limit", 50)
     if not 1 <= limit <= 1000:
         raise ValueError(f"limit must be 1..1000, not {limit}")
     where: list[LiteralString] = []
     params: dict[str, Any] = {"limit": limit + 1}
-    for name, value in (("status", status), ("severity", severity)):
+    for name, value in (("status", filters.get("status")), ("severity", filters.get("severity"))):
         if value is None:
             continue
         values = [value] if isinstance(value, str) else list(value)
@@ -445,26 +423,28 @@ def _page_query(
             params[name] = values
             where.append(_ANY[name])
     simple: tuple[tuple[LiteralString, str, object], ...] = (
-        ("a.rule_id = %(rule_id)s", "rule_id", rule_id),
-        ("a.vehicle_id = %(vehicle_id)s", "vehicle_id", vehicle_id),
-        ("v.region = %(region)s", "region", region),
-        ("a.raised_at >= %(since)s", "since", since),
-        ("a.raised_at < %(until)s", "until", until),
+        ("a.rule_id = %(rule_id)s", "rule_id", filters.get("rule_id")),
+        ("a.vehicle_id = %(vehicle_id)s", "vehicle_id", filters.get("vehicle_id")),
+        ("v.region = %(region)s", "region", filters.get("region")),
+        ("a.raised_at >= %(since)s", "since", filters.get("since")),
+        ("a.raised_at < %(until)s", "until", filters.get("until")),
     )
     for clause, name, given in simple:
         if given is not None:
             where.append(clause)
             params[name] = given
+    cursor = filters.get("cursor")
     if cursor is not None:
         params["c_time"], params["c_id"] = _decode_cursor(cursor)
         where.append("(a.raised_at, a.alert_id) < (%(c_time)s, %(c_id)s)")
     # The vehicle only for its region: every alert has one (a foreign key, not null).
     query = select + " FROM alert a"
-    if region is not None:
+    if filters.get("region") is not None:
         query += " JOIN vehicle v USING (vehicle_id)"
     if where:
         query += " WHERE " + " AND ".join(where)
-    return query + " ORDER BY a.raised_at DESC, a.alert_id DESC LIMIT %(limit)s", params
+    query += " ORDER BY a.raised_at DESC, a.alert_id DESC LIMIT %(limit)s"
+    return query, params, limit
 
 
 _EQUALS: dict[str, LiteralString] = {
