@@ -104,12 +104,12 @@ def _with_services(
     manager.postgres.psql(port, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     manager.postgres.ensure_database(port, DATABASE)
     url = services.postgres.dsn(DATABASE)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
     # The fleet is registered and the earlier fleets' statuses are gone before the ingest
     # service subscribes: every message it receives is this run's (or not a demo vehicle's).
     probe = FleetPlan(config.vehicles, config.seed, config.duration_s, 0.0)  # ids, not times
-    token = _register(url, probe.drives(), config.keep_running)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        token = _register(conn, probe.drives(), config.keep_running)
     host = "127.0.0.1" if services.mqtt.host == "localhost" else services.mqtt.host
     try:
         cleared = clear_demo_statuses(host, services.mqtt.port)
@@ -132,7 +132,7 @@ def _with_services(
         )
         stack.start()
         jobs = config.jobs or max(1, os.cpu_count() or 1)
-        plan = _plan(config, jobs)
+        plan = _plan(config, probe, jobs)
         return _run_fleet(config, plan, jobs, stack, url, token, say, serving, started)
     except StackError as exc:
         raise DemoError(str(exc)) from exc
@@ -140,32 +140,30 @@ def _with_services(
         stack.stop()
 
 
-def _register(url: str, drives: Any, keep_running: bool) -> str | None:
+def _register(conn: Any, drives: Any, keep_running: bool) -> str | None:
     """Register the fleet's vehicles; the API's token when it keeps running."""
-    import psycopg
-
     from cloud_ingest.api import create_token
     from cloud_ingest.storage import Vehicle, register_vehicles
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        register_vehicles(
-            conn,
-            [
-                Vehicle(d.vehicle_id, vin=d.vehicle_id, region="demo",
-                        propulsion="electric" if d.config.variant == "ev" else "combustion")
-                for d in drives
-            ],
-        )  # fmt: skip
-        if not keep_running:
-            return None
-        token, _info = create_token(conn, "demo", "supervisor", created_by="can2care demo")
+    register_vehicles(
+        conn,
+        [
+            Vehicle(d.vehicle_id, vin=d.vehicle_id, region="demo",
+                    propulsion="electric" if d.config.variant == "ev" else "combustion")
+            for d in drives
+        ],
+    )  # fmt: skip
+    if not keep_running:
+        return None
+    token, _info = create_token(conn, "demo", "supervisor", created_by="can2care demo")
     return token
 
 
-def _plan(config: DemoConfig, jobs: int) -> Any:
+def _plan(config: DemoConfig, probe: Any, jobs: int) -> Any:
+    """The fleet's plan, its window ending when its last message is due (``probe``: the same
+    fleet without times, for its drives' durations)."""
     from ._prepare import FleetPlan
 
-    probe = FleetPlan(config.vehicles, config.seed, config.duration_s, 0.0)
     hours = sum(d.config.duration for d in probe.drives()) / 3600
     estimate = hours * _AGENT_S_PER_DRIVE_HOUR / jobs + 5.0
     # the window ends when its last message is due, so no data is ever from the future

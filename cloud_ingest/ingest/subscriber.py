@@ -217,22 +217,22 @@ class Subscriber:
     def _subscribed_cb(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _p: Any
     ) -> None:
-        refused = [str(r) for r in reasons if r.is_failure]
-        if refused:
-            log.error("the broker refused the subscriptions: %s", ", ".join(refused))
-            if not self._first.is_set():
-                self._refusal = f"subscription refused: {', '.join(refused)}"
-        self._first.set()  # start() returns once the subscriptions are in place
+        self._answered(reasons, "the subscriptions", "subscription")
 
     def _unsubscribed_cb(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _p: Any
     ) -> None:
+        self._answered(reasons, "to unsubscribe", "unsubscribe")
+
+    def _answered(self, reasons: list[ReasonCode], what: str, request: str) -> None:
+        """The broker's answer to the group's (un)subscription: `start` returns once it came
+        (with the refusal, if the broker refused any filter)."""
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
-            log.error("the broker refused to unsubscribe: %s", ", ".join(refused))
+            log.error("the broker refused %s: %s", what, ", ".join(refused))
             if not self._first.is_set():
-                self._refusal = f"unsubscribe refused: {', '.join(refused)}"
-        self._first.set()  # start(leave=True) returns once this member left the group
+                self._refusal = f"{request} refused: {', '.join(refused)}"
+        self._first.set()
 
     def _disconnected_cb(
         self,
