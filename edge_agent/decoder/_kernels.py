@@ -1,18 +1,27 @@
 """numba kernels of the batch decoder.
 
-Three passes over a batch, each a plain loop over arrays:
+Four passes over a batch, each a plain loop over arrays, in chunks or tiles that run on every
+core (or, for the agent's micro-batches, on the calling thread):
 
-1. ``lookup``: each frame's message index (binary search over the sorted id keys, then over
-   J1939 parameter group numbers), or UNKNOWN / SKIPPED;
-2. ``assign``: a counting sort that gives each decoded frame a block of slots, one per signal
-   of its message, grouped by message so that a signal's samples form a strided column;
-3. ``decode``: the signals of every frame into its slots (raw integer, physical value, and
-   whether the signal is present: multiplexed out or truncated signals are not).
+1. ``lookup``: each frame's message index (a direct table for standard ids, binary search
+   over the sorted extended ids, then over J1939 parameter group numbers), or UNKNOWN /
+   SKIPPED, and per chunk the frames of each message;
+2. ``assign``: a counting sort that lists each message's frames together (their rows, first
+   eight payload bytes and lengths) and gives each decoded frame a block of slots, one per
+   signal of its message, so that a signal's samples form a strided column;
+3. ``decode_simple``: the messages whose every signal sits in the first eight bytes with a
+   plain conversion (most of a vehicle's traffic), signal by signal over a tile of one
+   message's frames: the signal's layout stays in registers and the loop has no branches;
+4. ``decode_general``: every other message, frame by frame (multiplexers, CAN FD, signals
+   across or beyond the first eight bytes, exact integer conversions, floats).
 
-Float signals get their raw bits here and their values from a vectorised NumPy pass in
-``decoder.py`` (a bit-cast is cheap in NumPy, awkward in a numba loop), except float
-multiplexers, rare enough to convert in the loop.  They read the flat tables made by
-``_tables.compile_database``.  Compiled on first use and cached on disk.
+Each slot gets a raw integer, a physical value and whether the signal is present
+(multiplexed out or truncated signals are not).  Float signals get their raw bits here and
+their values from a vectorised NumPy pass in ``decoder.py`` (a bit-cast is cheap in NumPy,
+awkward in a numba loop), except float multiplexers, rare enough to convert in the loop.
+The kernels read the flat tables made by ``_tables.compile_database`` and index with
+unsigned integers where it matters (numba adds a negative-index check to every signed
+index).  Compiled on first use and cached on disk.
 """
 
 from __future__ import annotations
@@ -63,103 +72,78 @@ def _pgn(frame_id: np.int64) -> np.int64:
     return pgn
 
 
-@numba.njit(**_JIT)
-def lookup(
+@numba.njit(**_INLINE)
+def _load_le(data: Any, row: np.uint64, b0: int) -> np.uint64:
+    """Eight payload bytes from ``b0`` as a little-endian word (one load once compiled)."""
+    word = np.uint64(0)
+    for j in range(8):
+        word |= np.uint64(data[row, np.uint64(b0 + j)]) << np.uint64(8 * j)
+    return word
+
+
+def _lookup(
     ids: Any,
     flags: Any,
+    lengths: Any,
+    small_ids: Any,
     keys: Any,
     key_msg: Any,
     pgn_keys: Any,
     pgn_msg: Any,
+    msg_length: Any,
+    chunk: int,
     out_msg: Any,
-    out_frames: Any,
-) -> int:
-    """Each frame's message index, or UNKNOWN / SKIPPED; frames per message into
-    ``out_frames``; returns the number of unknown frames."""
-    unknown = 0
-    small = np.full(2048, -1, np.int32)  # standard ids: a direct table
-    for pos in range(len(keys)):
-        if keys[pos] < 2048:
-            small[keys[pos]] = key_msg[pos]
-    for i in range(len(ids)):
-        flag = flags[i]
-        if flag & (_FLAG_REMOTE | _FLAG_ERROR):
-            out_msg[i] = SKIPPED
-            continue
-        frame_id = np.int64(ids[i])
-        if not flag & _FLAG_EXTENDED:
-            m = small[frame_id] if frame_id < 2048 else UNKNOWN
-        else:
-            pos = _find(keys, frame_id + _EXTENDED_KEY)
-            if pos >= 0:
-                m = key_msg[pos]
-            elif len(pgn_keys) > 0:
-                pos = _find(pgn_keys, _pgn(frame_id))
-                m = pgn_msg[pos] if pos >= 0 else UNKNOWN
+    out_counts: Any,
+) -> None:
+    """Each frame's message index, or UNKNOWN / SKIPPED, in chunks of ``chunk`` frames.
+
+    ``out_counts[c]`` gets chunk c's frames per message, then its unknown frames and its
+    truncated frames (shorter than their message's DBC length).
+    """
+    n = len(ids)
+    n_msg = len(msg_length)
+    for c in numba.prange((n + chunk - 1) // chunk):
+        counts = out_counts[c]
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            row = np.uint64(i)
+            flag = flags[row]
+            if flag & (_FLAG_REMOTE | _FLAG_ERROR):
+                out_msg[row] = SKIPPED
+                continue
+            frame_id = np.int64(ids[row])
+            if not flag & _FLAG_EXTENDED:
+                m = small_ids[np.uint64(frame_id)] if frame_id < 2048 else UNKNOWN
             else:
-                m = UNKNOWN
-        out_msg[i] = m
-        if m >= 0:
-            out_frames[m] += 1
-        else:
-            unknown += 1
-    return unknown
+                pos = _find(keys, frame_id + _EXTENDED_KEY)
+                if pos >= 0:
+                    m = key_msg[pos]
+                elif len(pgn_keys) > 0:
+                    pos = _find(pgn_keys, _pgn(frame_id))
+                    m = pgn_msg[pos] if pos >= 0 else UNKNOWN
+                else:
+                    m = UNKNOWN
+            out_msg[row] = m
+            if m >= 0:
+                counts[np.uint64(m)] += 1
+                if lengths[row] < msg_length[np.uint64(m)]:
+                    counts[np.uint64(n_msg + 1)] += 1
+            else:
+                counts[np.uint64(n_msg)] += 1
 
 
-@numba.njit(**_JIT)
-def assign(
+def _assign(
     frame_msg: Any,
-    msg_sig_count: Any,
+    lengths: Any,
+    data: Any,
     msg_frames: Any,
     msg_slot0: Any,
     msg_row0: Any,
-    out_slot: Any,
-    out_rows: Any,
-) -> None:
-    """Give each decoded frame its slots; list frame rows grouped by message.
-
-    ``msg_frames``, ``msg_slot0`` and ``msg_row0`` are per message: frame count, first slot
-    and first entry in ``out_rows`` (exclusive prefix sums, computed by the caller).
-    """
-    seen = np.zeros(len(msg_frames), np.int64)
-    for row in range(len(frame_msg)):
-        m = frame_msg[row]
-        if m < 0:
-            out_slot[row] = -1
-            continue
-        k = seen[m]
-        seen[m] = k + 1
-        out_slot[row] = msg_slot0[m] + k * msg_sig_count[m]
-        out_rows[msg_row0[m] + k] = row
-
-
-@numba.njit(**_INLINE)
-def _load_le(data: Any, row: int, b0: int) -> np.uint64:
-    """Eight payload bytes from ``b0`` as a little-endian word (one load once compiled)."""
-    word = np.uint64(0)
-    for j in range(8):
-        word |= np.uint64(data[row, b0 + j]) << np.uint64(8 * j)
-    return word
-
-
-@numba.njit(**_INLINE)
-def _load_be(data: Any, row: int, b0: int) -> np.uint64:
-    """Eight payload bytes from ``b0`` as a big-endian word (a load and a byte swap)."""
-    word = np.uint64(0)
-    for j in range(8):
-        word |= np.uint64(data[row, b0 + j]) << np.uint64(56 - 8 * j)
-    return word
-
-
-def _decode(
-    frame_msg: Any,
-    frame_slot: Any,
-    lengths: Any,
-    data: Any,
+    msg_simple: Any,
+    chunk_row0: Any,
+    chunk: int,
     msg_sig_start: Any,
     msg_sig_count: Any,
     msg_has_mux: Any,
-    msg_simple: Any,
     sig_seg_start: Any,
     sig_seg_count: Any,
     sig_need_bytes: Any,
@@ -182,8 +166,6 @@ def _decode(
     sig_little: Any,
     sig_lsb: Any,
     sig_mask: Any,
-    sig_shift0: Any,
-    sig_sext: Any,
     seg_byte: Any,
     seg_shift: Any,
     seg_bits: Any,
@@ -191,74 +173,75 @@ def _decode(
     mux_values: Any,
     choice_keys: Any,
     max_signals: int,
-    chunk: int,
-    msg_length: Any,
+    out_slot: Any,
+    out_rows: Any,
+    out_words: Any,
+    out_lengths: Any,
     out_raw: Any,
     out_value: Any,
     out_present: Any,
     out_counts: Any,
 ) -> None:
-    """Decode every frame with a known message into its slots, in parallel chunks.
+    """Give each decoded frame its slots and its entry in the message-grouped order; decode
+    the frames of messages that are not simple.
 
-    ``out_counts[c]`` gets chunk c's (truncated frames, samples, integer products left
-    as NaN for the exact Python pass).
+    ``chunk_row0[c, m]`` is chunk c's first entry for message m (prefix sums by the caller).
+    Each entry e gets the frame's row (``out_rows``), its first eight payload bytes as a
+    little-endian word (``out_words``) and its length, so that ``decode_simple`` reads one
+    message's frames from contiguous memory.  The other messages' frames are decoded here,
+    in frame order, while their payload is in the cache.  ``out_counts[c]`` gets chunk c's
+    (samples of those frames, integer products left as NaN for the exact Python pass).
     """
     n = len(frame_msg)
     width = data.shape[1]
     for c in numba.prange((n + chunk - 1) // chunk):
+        following = chunk_row0[c].copy()
         mux_number = np.zeros(max(max_signals, 1), np.int64)
-        truncated = 0
         samples = 0
         inexact = 0
-        for row in range(c * chunk, min(n, (c + 1) * chunk)):
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            row = np.uint64(i)
             m = frame_msg[row]
             if m < 0:
+                out_slot[row] = -1
                 continue
+            mu = np.uint64(m)
+            e = following[mu]
+            following[mu] = e + 1
+            slot = msg_slot0[mu] + (e - msg_row0[mu])
+            out_slot[row] = slot
+            eu = np.uint64(e)
+            word = _load_le(data, row, 0)
+            out_rows[eu] = i
+            out_words[eu] = word
+            out_lengths[eu] = lengths[row]
+            if msg_simple[mu]:
+                continue
+            # not a simple message: decode it here, while its payload is in the cache
             length = np.int64(lengths[row])
-            if length < msg_length[m]:
-                truncated += 1
-            first = msg_sig_start[m]
-            slot = frame_slot[row]
-            has_mux = msg_has_mux[m]
-            word_le = _load_le(data, row, 0)
-            word_be = _load_be(data, row, 0)
-            if msg_simple[m]:
-                # The common case: classic-CAN layouts, no multiplexing, float64 arithmetic
-                # exact.  Branch-free but for the truncation check.
-                for k in range(msg_sig_count[m]):
-                    s = first + k
-                    out = slot + k
-                    if sig_need_bytes[s] > length:
-                        out_present[out] = False
-                        continue
-                    word = word_le if sig_little[s] else word_be
-                    raw = (word >> np.uint64(sig_shift0[s])) & sig_mask[s]
-                    sext = np.uint64(sig_sext[s])
-                    signed_raw = np.int64(raw << sext) >> np.int64(sext)
-                    out_raw[out] = signed_raw
-                    out_value[out] = np.float64(signed_raw) * sig_scale[s] + sig_offset[s]
-                    out_present[out] = True
-                    samples += 1
-                continue
-            for k in range(msg_sig_count[m]):
-                s = first + k
-                out = slot + k
+            count = np.int64(msg_sig_count[mu])
+            stride = msg_frames[mu]
+            first = np.int64(msg_sig_start[mu])
+            has_mux = msg_has_mux[mu]
+            word_le = word
+            word_be = _swap(word)
+            for k in range(count):
+                s = np.uint64(first + k)
+                out = np.uint64(slot + k * stride)
                 if sig_need_bytes[s] > length:  # not fully inside the received bytes
                     out_present[out] = False
                     continue
-                if (
-                    has_mux
-                    and sig_parent[s] >= 0
-                    and not _selected(
-                        out_present[slot + sig_parent[s]],
-                        mux_number[sig_parent[s]],
+                if has_mux and sig_parent[s] >= 0:
+                    parent = np.uint64(sig_parent[s])
+                    if not _selected(
+                        out_present[np.uint64(slot + sig_parent[s] * stride)],
+                        mux_number[parent],
                         mux_values,
                         sig_mux_start[s],
                         sig_mux_count[s],
-                    )
-                ):
-                    out_present[out] = False
-                    continue
+                    ):
+                        out_present[out] = False
+                        continue
                 if sig_window[s]:
                     lo = sig_lo[s]
                     if sig_need_bytes[s] <= 8:
@@ -267,7 +250,7 @@ def _decode(
                     else:
                         b0 = lo if lo + 8 <= width else width - 8
                         w_le = _load_le(data, row, b0)
-                        w_be = _load_be(data, row, b0)
+                        w_be = _swap(w_le)
                     if sig_little[s]:
                         shift = sig_lsb[s] - 8 * b0
                         raw = (w_le >> np.uint64(shift)) & sig_mask[s]
@@ -277,10 +260,12 @@ def _decode(
                 else:
                     raw = np.uint64(0)
                     for g in range(sig_seg_start[s], sig_seg_start[s] + sig_seg_count[s]):
-                        part = (np.uint64(data[row, seg_byte[g]]) >> np.uint64(seg_shift[g])) & (
-                            (np.uint64(1) << np.uint64(seg_bits[g])) - np.uint64(1)
-                        )
-                        raw |= part << np.uint64(seg_out[g])
+                        gu = np.uint64(g)
+                        part = (
+                            np.uint64(data[row, np.uint64(seg_byte[gu])])
+                            >> np.uint64(seg_shift[gu])
+                        ) & ((np.uint64(1) << np.uint64(seg_bits[gu])) - np.uint64(1))
+                        raw |= part << np.uint64(seg_out[gu])
                 signed = sig_signed[s]
                 if signed and (raw >> np.uint64(sig_length[s] - 1)) & np.uint64(1):
                     raw |= ~sig_mask[s]
@@ -303,7 +288,7 @@ def _decode(
                 out_present[out] = True
                 samples += 1
                 if has_mux and sig_is_mux[s]:
-                    mux_number[k] = _mux_number(
+                    mux_number[np.uint64(k)] = _mux_number(
                         raw,
                         signed,
                         sig_float_bits[s],
@@ -315,9 +300,97 @@ def _decode(
                         sig_choice_start[s],
                         sig_choice_count[s],
                     )
-        out_counts[c, 0] = truncated
-        out_counts[c, 1] = samples
-        out_counts[c, 2] = inexact
+        out_counts[c, 0] = samples
+        out_counts[c, 1] = inexact
+
+
+@numba.njit(**_INLINE)
+def _swap(word: np.uint64) -> np.uint64:
+    """The eight bytes of ``word`` in reverse order (one bswap once compiled)."""
+    out = np.uint64(0)
+    for j in range(8):
+        out |= ((word >> np.uint64(8 * j)) & np.uint64(0xFF)) << np.uint64(56 - 8 * j)
+    return out
+
+
+@numba.njit(**_JIT)
+def _tile_message(msg_tile0: Any, tile: int) -> int:
+    """The message whose tiles include ``tile`` (``msg_tile0``: prefix sums, one more entry
+    than messages)."""
+    lo, hi = 0, len(msg_tile0) - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if msg_tile0[mid] <= tile:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _decode_simple(
+    msg_tile0: Any,
+    tile_size: int,
+    msg_frames: Any,
+    msg_row0: Any,
+    msg_slot0: Any,
+    msg_simple: Any,
+    msg_sig_start: Any,
+    msg_sig_count: Any,
+    words: Any,
+    word_lengths: Any,
+    sig_need_bytes: Any,
+    sig_little: Any,
+    sig_shift0: Any,
+    sig_mask: Any,
+    sig_sext: Any,
+    sig_scale: Any,
+    sig_offset: Any,
+    out_raw: Any,
+    out_value: Any,
+    out_present: Any,
+    out_tile_samples: Any,
+) -> None:
+    """Decode the frames of simple messages (classic-CAN layouts, no multiplexing, float64
+    arithmetic exact), a tile of one message's frames at a time.
+
+    Within a tile the loop runs signal by signal over the frames' words, so each signal's
+    layout and conversion stay in registers and the inner loop has no branches.
+    """
+    for t in numba.prange(msg_tile0[-1]):
+        m = _tile_message(msg_tile0, t)
+        mu = np.uint64(m)
+        if not msg_simple[mu]:
+            continue
+        e0 = msg_row0[mu] + (t - msg_tile0[mu]) * tile_size
+        e1 = min(msg_row0[mu] + msg_frames[mu], e0 + tile_size)
+        count = np.int64(msg_sig_count[mu])
+        first = np.int64(msg_sig_start[mu])
+        stride = msg_frames[mu]
+        samples = 0
+        for k in range(count):
+            s = np.uint64(first + k)
+            shift = np.uint64(sig_shift0[s])
+            mask = sig_mask[s]
+            sext = np.uint64(sig_sext[s])
+            scale = sig_scale[s]
+            offset = sig_offset[s]
+            need = sig_need_bytes[s]
+            little = sig_little[s]
+            column = msg_slot0[mu] - msg_row0[mu] + k * stride  # slot of entry e: column + e
+            for e in range(e0, e1):
+                eu = np.uint64(e)
+                word = words[eu]
+                if not little:
+                    word = _swap(word)
+                raw = (word >> shift) & mask
+                signed_raw = np.int64(raw << sext) >> np.int64(sext)
+                out = np.uint64(column + e)
+                present = need <= word_lengths[eu]
+                out_raw[out] = signed_raw
+                out_value[out] = np.float64(signed_raw) * scale + offset
+                out_present[out] = present
+                samples += present
+        out_tile_samples[t] = samples
 
 
 def _renamed(function: Any, name: str) -> Any:
@@ -328,11 +401,21 @@ def _renamed(function: Any, name: str) -> Any:
     return copy
 
 
-# The same loop twice: over both cores for large batches (``decode``), and on the calling
-# thread only (``decode_serial``) for the agent's small micro-batches, where starting the
-# thread pool would cost more than it saves and its memory counts on a small gateway.
-decode = numba.njit(**_PARALLEL)(_renamed(_decode, "decode"))
-decode_serial = numba.njit(**_JIT)(_renamed(_decode, "decode_serial"))
+def _both(function: Any) -> tuple[Any, Any]:
+    """``function`` compiled twice: over every core, and on the calling thread only."""
+    name = function.__name__.lstrip("_")
+    return (
+        numba.njit(**_PARALLEL)(_renamed(function, name)),
+        numba.njit(**_JIT)(_renamed(function, name + "_serial")),
+    )
+
+
+# Each pass twice: over both cores for large batches, and on the calling thread only for
+# the agent's small micro-batches, where starting the thread pool would cost more than it
+# saves and its memory counts on a small gateway.
+lookup, lookup_serial = _both(_lookup)
+assign, assign_serial = _both(_assign)
+decode_simple, decode_simple_serial = _both(_decode_simple)
 
 
 @numba.njit(**_JIT)
@@ -409,6 +492,7 @@ def long_form(
     frame_slot: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     present: Any,
     out_row: Any,
     out_signal: Any,
@@ -421,11 +505,12 @@ def long_form(
         if m < 0:
             continue
         slot = frame_slot[row]
+        stride = msg_frames[m]
         first = msg_sig_start[m]
         for k in range(msg_sig_count[m]):
-            if present[slot + k]:
+            if present[slot + k * stride]:
                 out_row[n] = row
                 out_signal[n] = first + k
-                out_slot[n] = slot + k
+                out_slot[n] = slot + k * stride
                 n += 1
     return n

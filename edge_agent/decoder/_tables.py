@@ -77,6 +77,7 @@ class Tables:
     key_msg: npt.NDArray[np.int32]
     pgn_keys: npt.NDArray[np.int64]
     pgn_msg: npt.NDArray[np.int32]
+    small_ids: npt.NDArray[np.int32]  # standard ids (0-2047): message index, or -1
     # per message
     msg_length: npt.NDArray[np.int32]
     msg_sig_start: npt.NDArray[np.int32]
@@ -317,11 +318,16 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
 
     key_list = sorted(keys)
     pgn_list = sorted(pgn_keys)
+    small_ids = np.full(2048, -1, np.int32)
+    for key in key_list:
+        if key < 2048:
+            small_ids[key] = keys[key]
     tables = Tables(
         keys=arr(key_list, np.int64),
         key_msg=arr([keys[k] for k in key_list], np.int32),
         pgn_keys=arr(pgn_list, np.int64),
         pgn_msg=arr([pgn_keys[k] for k in pgn_list], np.int32),
+        small_ids=small_ids,
         msg_length=arr(msg_length, np.int32),
         msg_sig_start=arr(msg_sig_start, np.int32),
         msg_sig_count=arr(msg_sig_count, np.int32),

@@ -17,9 +17,29 @@ from .errors import DecoderError
 
 log = logging.getLogger(__name__)
 
-# Frames per parallel work item: large enough to amortise scheduling, small enough to
-# balance the threads.
+# Frames per parallel work item of the lookup and assign passes: large enough to amortise
+# scheduling, small enough to balance the threads.
 _CHUNK = 65536
+# Frames per work item of the decode passes: a tile's slots stay in the core's cache while
+# its message's signals are decoded one after another.
+_TILE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Kernels:
+    lookup: Any
+    assign: Any
+    decode_simple: Any
+
+    @classmethod
+    def parallel(cls) -> _Kernels:
+        k = _kernels
+        return cls(k.lookup, k.assign, k.decode_simple)
+
+    @classmethod
+    def serial(cls) -> _Kernels:
+        k = _kernels
+        return cls(k.lookup_serial, k.assign_serial, k.decode_simple_serial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +82,12 @@ class LongForm:
 class DecodedBatch:
     """A decoded batch, stored as one block of slots per message.
 
-    Each decoded frame owns a slot per signal of its message; a message's frames are
-    contiguous, so a signal's samples are a strided column (see :meth:`signal`).  ``raw``
+    Each decoded frame owns a slot per signal of its message.  A message's block holds one
+    column per signal, in the message's signal order, each as long as the message has frames
+    in the batch: the frame at position p of the message (``message_rows``) has signal k's
+    sample at ``message_slot0[m] + k * message_frames[m] + p``, and ``frame_slots`` gives
+    each frame its slot of signal 0.  So a signal's samples are contiguous (see
+    :meth:`signal`).  ``raw``
     holds raw integers (sign-extended for signed signals; the IEEE bit pattern for floats; an
     unsigned 64-bit value above 2**63-1 wraps negative), ``values`` physical values (raw *
     scale + offset, value tables not applied), ``present`` whether a slot holds a sample (a
@@ -72,7 +96,7 @@ class DecodedBatch:
 
     frames: FrameBatch
     frame_messages: npt.NDArray[np.int32]  # per frame: message index, -1 unknown, -2 skipped
-    frame_slots: npt.NDArray[np.int64]  # per frame: first slot, -1 when not decoded
+    frame_slots: npt.NDArray[np.int64]  # per frame: slot of signal 0, -1 when not decoded
     message_rows: npt.NDArray[np.int64]  # frame rows grouped by message, in frame order
     message_row0: npt.NDArray[np.int64]  # per message: first entry in message_rows
     message_frames: npt.NDArray[np.int64]  # per message: decoded frames
@@ -106,11 +130,9 @@ class DecodedBatch:
         return out
 
     def _block(self, info: SignalInfo, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        m = info.message_index
-        count = int(self.message_frames[m])
-        width = len(self.messages[m].signals)
-        start = int(self.message_slot0[m])
-        return array[start : start + count * width].reshape(count, width)[:, info.slot]
+        count = int(self.message_frames[info.message_index])
+        start = int(self.message_slot0[info.message_index]) + info.slot * count
+        return array[start : start + count]
 
     def column(self, info: SignalInfo) -> SignalColumn:
         """The samples of one signal, by its :class:`SignalInfo`."""
@@ -138,6 +160,7 @@ class DecodedBatch:
             self.frame_slots,
             t.msg_sig_start,
             t.msg_sig_count,
+            self.message_frames,
             self.present,
             rows,
             signals,
@@ -159,7 +182,8 @@ class BatchDecoder:
         self.database = database
         # Large batches decode on every core; ``parallel=False`` keeps to the calling thread
         # (small micro-batches, as the edge agent's, gain nothing from the thread pool).
-        self._decode_kernel = _kernels.decode if parallel else _kernels.decode_serial
+        self._parallel = parallel
+        self._kernels = _Kernels.parallel() if parallel else _Kernels.serial()
         self._tables, messages, signals = _compile(database)
         self.messages: tuple[MessageInfo, ...] = tuple(messages)
         self.signals: tuple[SignalInfo, ...] = tuple(signals)
@@ -194,48 +218,62 @@ class BatchDecoder:
         With ``reuse`` the result lives in the decoder's buffers (see the class).
         """
         t = self._tables
+        k = self._kernels
         n_frames = len(frames)
         if n_frames and int(frames.lengths.max()) > frames.data.shape[1]:
             raise DecoderError(
                 f"a frame length ({int(frames.lengths.max())}) exceeds the batch's data width "
                 f"({frames.data.shape[1]})"
             )
+        n_msg = len(self.messages)
+        chunk = _CHUNK if self._parallel else max(n_frames, 1)
+        counts = np.zeros(((n_frames + chunk - 1) // chunk, n_msg + 2), np.int64)
         frame_msg = self._array("frame_msg", n_frames, np.int32, reuse)
-        msg_frames = np.zeros(len(self.messages), np.int64)
-        unknown = int(
-            _kernels.lookup(
-                frames.ids,
-                frames.flags,
-                t.keys,
-                t.key_msg,
-                t.pgn_keys,
-                t.pgn_msg,
-                frame_msg,
-                msg_frames,
-            )
+        k.lookup(
+            frames.ids,
+            frames.flags,
+            frames.lengths,
+            t.small_ids,
+            t.keys,
+            t.key_msg,
+            t.pgn_keys,
+            t.pgn_msg,
+            t.msg_length,
+            chunk,
+            frame_msg,
+            counts,
         )
+        per_chunk = counts[:, :n_msg]
+        msg_frames = per_chunk.sum(axis=0)
+        unknown = int(counts[:, n_msg].sum())
+        truncated = int(counts[:, n_msg + 1].sum())
+        msg_row0 = np.cumsum(msg_frames) - msg_frames
         slots_per_msg = msg_frames * t.msg_sig_count
-        msg_slot0 = np.concatenate(([0], np.cumsum(slots_per_msg)[:-1])).astype(np.int64)
-        msg_row0 = np.concatenate(([0], np.cumsum(msg_frames)[:-1])).astype(np.int64)
+        msg_slot0 = np.cumsum(slots_per_msg) - slots_per_msg
+        chunk_row0 = msg_row0 + (np.cumsum(per_chunk, axis=0) - per_chunk)
+        decoded = int(msg_frames.sum())
         n_slots = int(slots_per_msg.sum())
         frame_slot = self._array("frame_slot", n_frames, np.int64, reuse)
-        message_rows = self._array("message_rows", int(msg_frames.sum()), np.int64, reuse)
-        _kernels.assign(
-            frame_msg, t.msg_sig_count, msg_frames, msg_slot0, msg_row0, frame_slot, message_rows
-        )
+        message_rows = self._array("message_rows", decoded, np.int64, reuse)
+        words = self._array("words", decoded, np.uint64, reuse)
+        word_lengths = self._array("word_lengths", decoded, np.uint8, reuse)
         raw = self._array("raw", n_slots, np.int64, reuse)
         values = self._array("values", n_slots, np.float64, reuse)
         present = self._array("present", n_slots, np.bool_, reuse)
-        counts = np.zeros(((n_frames + _CHUNK - 1) // _CHUNK, 3), np.int64)
-        self._decode_kernel(
+        general = np.zeros((len(counts), 2), np.int64)
+        k.assign(
             frame_msg,
-            frame_slot,
             frames.lengths,
             frames.data,
+            msg_frames,
+            msg_slot0,
+            msg_row0,
+            t.msg_simple,
+            chunk_row0,
+            chunk,
             t.msg_sig_start,
             t.msg_sig_count,
             t.msg_has_mux,
-            t.msg_simple,
             t.sig_seg_start,
             t.sig_seg_count,
             t.sig_need_bytes,
@@ -258,8 +296,6 @@ class BatchDecoder:
             t.sig_little,
             t.sig_lsb,
             t.sig_mask,
-            t.sig_shift0,
-            t.sig_sext,
             t.seg_byte,
             t.seg_shift,
             t.seg_bits,
@@ -267,15 +303,44 @@ class BatchDecoder:
             t.mux_values,
             t.choice_keys,
             t.max_signals,
-            _CHUNK,
-            t.msg_length,
+            frame_slot,
+            message_rows,
+            words,
+            word_lengths,
             raw,
             values,
             present,
-            counts,
+            general,
         )
-        truncated, samples, inexact = (int(x) for x in counts.sum(axis=0))
-        decoded = int(msg_frames.sum())
+        msg_tile0 = np.zeros(n_msg + 1, np.int64)
+        np.cumsum((msg_frames + _TILE - 1) // _TILE, out=msg_tile0[1:])
+        tile_samples = np.zeros(int(msg_tile0[-1]), np.int64)
+        if msg_frames[t.msg_simple].any():
+            k.decode_simple(
+                msg_tile0,
+                _TILE,
+                msg_frames,
+                msg_row0,
+                msg_slot0,
+                t.msg_simple,
+                t.msg_sig_start,
+                t.msg_sig_count,
+                words,
+                word_lengths,
+                t.sig_need_bytes,
+                t.sig_little,
+                t.sig_shift0,
+                t.sig_mask,
+                t.sig_sext,
+                t.sig_scale,
+                t.sig_offset,
+                raw,
+                values,
+                present,
+                tile_samples,
+            )
+        samples = int(tile_samples.sum()) + int(general[:, 0].sum())
+        inexact = int(general[:, 1].sum())
         stats = DecodeStats(
             frames=n_frames,
             decoded=decoded,

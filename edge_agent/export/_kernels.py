@@ -86,6 +86,7 @@ def format_long(
     ids: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     present: Any,
     values: Any,
     raw: Any,
@@ -115,20 +116,22 @@ def format_long(
         head[head_len] = 44
         head_len += 1
         slot = frame_slot[row]
+        stride = msg_frames[m]
         first = msg_sig_start[m]
         for k in range(msg_sig_count[m]):
-            if not present[slot + k]:
+            at_slot = slot + k * stride
+            if not present[at_slot]:
                 continue
             s = first + k
             kind = value_kind[s]
             if kind == VALUE_SKIP:
                 continue
-            value = values[slot + k]
+            value = values[at_slot]
             if kind == VALUE_MAPPED_FLOAT:
                 value = value * map_scale[s] + map_offset[s]
             at = _copy(head, 0, head_len, out, at)
             at = _copy(names, name_start[s], name_start[s + 1], out, at)
-            at = _write_value(kind, value, raw[slot + k], out, at)
+            at = _write_value(kind, value, raw[at_slot], out, at)
             out[at] = 10  # '\n'
             at += 1
         row += 1
@@ -145,6 +148,7 @@ def format_wide(
     ids: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     n_columns: int,
     signal_column: Any,
     present: Any,
@@ -178,11 +182,12 @@ def format_wide(
         at = _copy(msg_names, msg_name_start[m], msg_name_start[m + 1], out, at + 1)
         first = msg_sig_start[m]
         slot = frame_slot[row]
+        stride = msg_frames[m]
         for k in range(msg_sig_count[m]):
             column = signal_column[first + k]
-            if column >= 0 and present[slot + k]:
+            if column >= 0 and present[slot + k * stride]:
                 column_signal[column] = first + k
-                column_slot[column] = slot + k
+                column_slot[column] = slot + k * stride
         for column in range(n_columns):
             out[at] = 44
             at += 1
@@ -212,6 +217,7 @@ def format_long_ranges(
     ids: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     present: Any,
     values: Any,
     raw: Any,
@@ -234,6 +240,7 @@ def format_long_ranges(
                 ids,
                 msg_sig_start,
                 msg_sig_count,
+                msg_frames,
                 present,
                 values,
                 raw,
@@ -261,6 +268,7 @@ def format_wide_ranges(
     ids: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     n_columns: int,
     signal_column: Any,
     present: Any,
@@ -285,6 +293,7 @@ def format_wide_ranges(
                 ids,
                 msg_sig_start,
                 msg_sig_count,
+                msg_frames,
                 n_columns,
                 signal_column,
                 present,

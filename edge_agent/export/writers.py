@@ -105,8 +105,8 @@ class _Columns:
             frames, slots = int(decoded.message_frames[m]), self.slots[m]
             if frames and len(slots):
                 width, start = len(info.signals), int(decoded.message_slot0[m])
-                block = decoded.present[start : start + frames * width].reshape(frames, width)
-                total += int(np.count_nonzero(block[:, slots]))
+                block = decoded.present[start : start + frames * width].reshape(width, frames)
+                total += int(np.count_nonzero(block[slots]))
         return total
 
 
@@ -232,6 +232,7 @@ class LongCsvWriter(_CsvWriter):
                 frames.ids,
                 t.msg_sig_start,
                 t.msg_sig_count,
+                decoded.message_frames,
                 decoded.present,
                 decoded.values,
                 decoded.raw,
@@ -286,6 +287,7 @@ class WideCsvWriter(_CsvWriter):
                 frames.ids,
                 t.msg_sig_start,
                 t.msg_sig_count,
+                decoded.message_frames,
                 len(self._columns.wide_names),
                 self._columns.column,
                 decoded.present,

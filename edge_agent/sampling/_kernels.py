@@ -44,6 +44,7 @@ def select(
     timestamps: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
+    msg_frames: Any,
     present: Any,
     raw: Any,
     values: Any,
@@ -87,13 +88,14 @@ def select(
         t = np.int64(np.round(timestamps[row] * 1000.0))
         first = msg_sig_start[m]
         slot = frame_slot[row]
+        stride = msg_frames[m]
         for k in range(msg_sig_count[m]):
             w = sig_wire[first + k]
-            if w < 0 or not present[slot + k]:
+            if w < 0 or not present[slot + k * stride]:
                 continue
             mapped += 1
-            r = raw[slot + k]
-            v = values[slot + k] * vss_scale[w] + vss_offset[w]
+            r = raw[slot + k * stride]
+            v = values[slot + k * stride] * vss_scale[w] + vss_offset[w]
             st = state[w]
             if st[ST_SEEN] and t < st[ST_SEEN_T]:
                 t_w = st[ST_SEEN_T]

@@ -228,6 +228,7 @@ class Sampler:
             decoded.frames.timestamps,
             tables.msg_sig_start,
             tables.msg_sig_count,
+            decoded.message_frames,
             decoded.present,
             decoded.raw,
             decoded.values,
