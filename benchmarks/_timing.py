@@ -14,3 +14,18 @@ def best_of(runs: int, work: Callable[[], object]) -> float:
         work()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def interleaved(rounds: int, *works: Callable[[], object]) -> list[list[float]]:
+    """Timings of each of ``works``, run in turn ``rounds`` times (``result[work][round]``).
+
+    Taking turns lets the project's code and its baseline see the same moments of a shared
+    machine, whose speed drifts from one minute to the next.
+    """
+    times: list[list[float]] = [[] for _ in works]
+    for _ in range(rounds):
+        for i, work in enumerate(works):
+            start = time.perf_counter()
+            work()
+            times[i].append(time.perf_counter() - start)
+    return times

@@ -4,14 +4,18 @@ In one run, on one synthetic candump log of the demo vehicle (benchmarks/_demo_l
 
 1. batch decode: frames/s of ``BatchDecoder.decode`` over the whole log against cantools'
    ``Message.decode`` on the same frames (cantools on the first ``--baseline-frames``,
-   per-frame rate; it is too slow for millions); best of three runs each;
+   per-frame rate; it is too slow for millions);
 2. pipeline: read the candump file, decode, write the long CSV, against python-can's
    ``LogReader`` + cantools + ``csv.writer`` (on the first ``--baseline-frames`` lines),
-   checking that both write the same bytes there (best of two runs each);
+   checking that both write the same bytes there;
 3. numba start-up: a fresh process decoding one frame with an empty on-disk cache (cold,
    compiles) and again with the cache filled (warm).
 
-    python -m benchmarks.bench_decode [--frames 4000000] [--baseline-frames 200000]
+In 1 and 2 each side takes ``--rounds`` turns, alternating with the other, so that both see
+the same moments of a shared machine; the best turn of each is compared, and each round's
+ratio is printed too.
+
+    python -m benchmarks.bench_decode [--frames 4000000] [--baseline-frames 200000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 import can
 
-from benchmarks._timing import best_of
+from benchmarks._timing import interleaved
 from dbc import demo_catalogue
 from edge_agent.decoder import BatchDecoder
 from edge_agent.export import LongCsvWriter
@@ -58,7 +62,7 @@ def _startup(cache: str) -> float:
     return float(out.stdout.strip())
 
 
-def bench_batch(path: Path, baseline_frames: int) -> None:
+def bench_batch(path: Path, baseline_frames: int, rounds: int) -> None:
     db = demo_catalogue().database
     decoder = BatchDecoder(db)
     batches = list(LogReader(path))
@@ -74,9 +78,6 @@ def bench_batch(path: Path, baseline_frames: int) -> None:
         for batch in batches:
             decoder.decode(batch, reuse=True)
 
-    fresh = frames / best_of(3, fresh_run)
-    ours = frames / best_of(3, reuse_run)
-
     first = batches[0]
     by_key = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
     work = []
@@ -87,15 +88,25 @@ def bench_batch(path: Path, baseline_frames: int) -> None:
         for message, payload in work:
             message.decode(payload)
 
-    theirs = len(work) / best_of(3, cantools_run)
+    reuse_run()  # the kept buffers grown to the batches' size
+    reuse_times, fresh_times, cantools_times = interleaved(
+        rounds, reuse_run, fresh_run, cantools_run
+    )
+    ours = frames / min(reuse_times)
+    fresh = frames / min(fresh_times)
+    theirs = len(work) / min(cantools_times)
+    each = [
+        (frames / r) / (len(work) / c) for r, c in zip(reuse_times, cantools_times, strict=True)
+    ]
     print(f"batch decode: {frames:,} frames, {samples:,} samples")
     print(f"  can2care BatchDecoder   {ours:>14,.0f} frames/s  (streaming: buffers kept)")
     print(f"  can2care BatchDecoder   {fresh:>14,.0f} frames/s  (fresh arrays per batch)")
     print(f"  cantools Message.decode {theirs:>14,.0f} frames/s  (first {len(work):,} frames)")
     print(f"  ratio                   {ours / theirs:>14.1f}x  (target >= 150x)")
+    print(f"  ratio in each round     {', '.join(f'{r:.0f}x' for r in each)}")
 
 
-def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
+def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int, rounds: int) -> None:
     db = demo_catalogue().database
     decoder = BatchDecoder(db)
     decoder.decode(FrameBatch.from_rows([(0.0, 0xA0, 0, bytes(8))]))
@@ -106,9 +117,6 @@ def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
         nonlocal frames
         with LongCsvWriter(target, decoder) as writer:
             frames = decode_logs([path], decoder, writer).frames
-
-    elapsed = best_of(2, ours_run)
-    ours = frames / elapsed
 
     by_key = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
     text = io.StringIO()
@@ -132,8 +140,10 @@ def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
         (out_dir / "baseline.csv").write_text(text.getvalue())
         pycan_reader.stop()
 
-    elapsed = best_of(2, baseline_run)
-    theirs = count / elapsed
+    ours_times, baseline_times = interleaved(rounds, ours_run, baseline_run)
+    ours = frames / min(ours_times)
+    theirs = count / min(baseline_times)
+    each = [(frames / o) / (count / b) for o, b in zip(ours_times, baseline_times, strict=True)]
     with target.open() as ours_file:
         head = "".join(itertools.islice(ours_file, text.getvalue().count("\n")))
     same = head == text.getvalue()
@@ -145,12 +155,16 @@ def bench_pipeline(path: Path, out_dir: Path, baseline_frames: int) -> None:
         f"  (first {count:,} frames)"
     )
     print(f"  ratio {ours / theirs:.1f}x (target >= 50x); identical CSV on those frames: {same}")
+    print(f"  ratio in each round {', '.join(f'{r:.0f}x' for r in each)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=4_000_000)
     parser.add_argument("--baseline-frames", type=int, default=200_000)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns each side takes (best of them is shown)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="can2care-bench-") as tmp:
         path = Path(tmp) / "demo.log"
@@ -159,8 +173,8 @@ def main() -> None:
             f"log: {args.frames:,} frames of the demo vehicle, "
             f"{path.stat().st_size / 1e6:,.0f} MB candump"
         )
-        bench_batch(path, args.baseline_frames)
-        bench_pipeline(path, Path(tmp), args.baseline_frames)
+        bench_batch(path, args.baseline_frames, args.rounds)
+        bench_pipeline(path, Path(tmp), args.baseline_frames, args.rounds)
         cold = _startup(str(Path(tmp) / "numba-cache"))
         warm = _startup(str(Path(tmp) / "numba-cache"))
         print(

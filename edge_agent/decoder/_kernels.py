@@ -139,6 +139,8 @@ def _assign(
     msg_slot0: Any,
     msg_row0: Any,
     msg_simple: Any,
+    msg_words: Any,
+    msg_word0: Any,
     chunk_row0: Any,
     chunk: int,
     msg_sig_start: Any,
@@ -211,12 +213,15 @@ def _assign(
             slot = msg_slot0[mu] + (e - msg_row0[mu])
             out_slot[row] = slot
             eu = np.uint64(e)
-            word = _load_le(data, row, 0)
             out_rows[eu] = i
-            out_words[eu] = word
             out_lengths[eu] = lengths[row]
             if msg_simple[mu]:
+                n_words = np.int64(msg_words[mu])
+                at = msg_word0[mu] + (e - msg_row0[mu]) * n_words
+                for w in range(n_words):
+                    out_words[np.uint64(at + w)] = _load_word(data, row, 8 * w, width)
                 continue
+            word = _load_le(data, row, 0)
             # not a simple message: decode it here, while its payload is in the cache
             length = np.int64(lengths[row])
             count = np.int64(msg_sig_count[mu])
@@ -305,6 +310,18 @@ def _assign(
 
 
 @numba.njit(**_INLINE)
+def _load_word(data: Any, row: np.uint64, b0: int, width: int) -> np.uint64:
+    """Eight payload bytes from ``b0`` as a little-endian word; bytes past the batch's
+    width read as zero."""
+    if b0 + 8 <= width:
+        return _load_le(data, row, b0)
+    word = np.uint64(0)
+    for j in range(max(width - b0, 0)):
+        word |= np.uint64(data[row, np.uint64(b0 + j)]) << np.uint64(8 * j)
+    return word
+
+
+@numba.njit(**_INLINE)
 def _swap(word: np.uint64) -> np.uint64:
     """The eight bytes of ``word`` in reverse order (one bswap once compiled)."""
     out = np.uint64(0)
@@ -329,29 +346,37 @@ def _tile_message(msg_tile0: Any, tile: int) -> int:
 
 def _decode_simple(
     msg_tile0: Any,
-    tile_size: int,
+    msg_tile_frames: Any,
     msg_frames: Any,
     msg_row0: Any,
     msg_slot0: Any,
     msg_simple: Any,
+    msg_words: Any,
+    msg_word0: Any,
     msg_sig_start: Any,
     msg_sig_count: Any,
     words: Any,
     word_lengths: Any,
     sig_need_bytes: Any,
     sig_little: Any,
-    sig_shift0: Any,
+    sig_word_lo: Any,
+    sig_word_hi: Any,
+    sig_shift: Any,
     sig_mask: Any,
     sig_sext: Any,
     sig_scale: Any,
     sig_offset: Any,
+    sig_parent: Any,
+    sig_mux_start: Any,
+    sig_mux_count: Any,
+    mux_values: Any,
     out_raw: Any,
     out_value: Any,
     out_present: Any,
     out_tile_samples: Any,
 ) -> None:
-    """Decode the frames of simple messages (classic-CAN layouts, no multiplexing, float64
-    arithmetic exact), a tile of one message's frames at a time.
+    """Decode the frames of simple messages (every conversion exact in float64 or a float,
+    multiplexers selecting by raw value), a tile of one message's frames at a time.
 
     Within a tile the loop runs signal by signal over the frames' words, so each signal's
     layout and conversion stay in registers and the inner loop has no branches.
@@ -361,15 +386,17 @@ def _decode_simple(
         mu = np.uint64(m)
         if not msg_simple[mu]:
             continue
-        e0 = msg_row0[mu] + (t - msg_tile0[mu]) * tile_size
-        e1 = min(msg_row0[mu] + msg_frames[mu], e0 + tile_size)
+        e0 = msg_row0[mu] + (t - msg_tile0[mu]) * msg_tile_frames[mu]
+        e1 = min(msg_row0[mu] + msg_frames[mu], e0 + msg_tile_frames[mu])
         count = np.int64(msg_sig_count[mu])
         first = np.int64(msg_sig_start[mu])
         stride = msg_frames[mu]
+        n_words = np.int64(msg_words[mu])
         samples = 0
         for k in range(count):
             s = np.uint64(first + k)
-            shift = np.uint64(sig_shift0[s])
+            shift = np.uint64(sig_shift[s])
+            up = np.uint64(63) - shift
             mask = sig_mask[s]
             sext = np.uint64(sig_sext[s])
             scale = sig_scale[s]
@@ -377,12 +404,18 @@ def _decode_simple(
             need = sig_need_bytes[s]
             little = sig_little[s]
             column = msg_slot0[mu] - msg_row0[mu] + k * stride  # slot of entry e: column + e
+            # word w of entry e: words[word_base + e * n_words + w]
+            word_base = msg_word0[mu] - msg_row0[mu] * n_words
+            at_lo = word_base + sig_word_lo[s]
+            at_hi = word_base + sig_word_hi[s]
             for e in range(e0, e1):
                 eu = np.uint64(e)
-                word = words[eu]
+                lo = words[np.uint64(at_lo + e * n_words)]
+                hi = words[np.uint64(at_hi + e * n_words)]
                 if not little:
-                    word = _swap(word)
-                raw = (word >> shift) & mask
+                    lo = _swap(lo)
+                    hi = _swap(hi)
+                raw = ((lo >> shift) | ((hi << np.uint64(1)) << up)) & mask
                 signed_raw = np.int64(raw << sext) >> np.int64(sext)
                 out = np.uint64(column + e)
                 present = need <= word_lengths[eu]
@@ -390,7 +423,49 @@ def _decode_simple(
                 out_value[out] = np.float64(signed_raw) * scale + offset
                 out_present[out] = present
                 samples += present
+            parent = sig_parent[s]
+            if parent >= 0:
+                samples -= _select_column(
+                    column,
+                    msg_slot0[mu] - msg_row0[mu] + parent * stride,
+                    e0,
+                    e1,
+                    mux_values,
+                    sig_mux_start[s],
+                    sig_mux_start[s] + sig_mux_count[s],
+                    out_raw,
+                    out_present,
+                )
         out_tile_samples[t] = samples
+
+
+@numba.njit(**_INLINE)
+def _select_column(
+    column: int,
+    parent: int,
+    e0: int,
+    e1: int,
+    mux_values: Any,
+    v0: int,
+    v1: int,
+    raw: Any,
+    present: Any,
+) -> int:
+    """Clear a multiplexed signal's ``present`` slots, entries e0 to e1, where its branch is
+    not selected: its parent multiplexer absent or with none of ``mux_values[v0:v1]``.
+    Returns the samples it removed."""
+    removed = 0
+    for e in range(e0, e1):
+        selector = raw[np.uint64(parent + e)]
+        selected = False
+        for v in range(v0, v1):
+            selected |= selector == mux_values[np.uint64(v)]
+        at = np.uint64(column + e)
+        was = present[at]
+        keep = was & selected & present[np.uint64(parent + e)]
+        removed += was ^ keep
+        present[at] = keep
+    return removed
 
 
 def _renamed(function: Any, name: str) -> Any:
@@ -418,7 +493,7 @@ assign, assign_serial = _both(_assign)
 decode_simple, decode_simple_serial = _both(_decode_simple)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _selected(
     parent_present: bool, selector: np.int64, mux_values: Any, start: int, count: int
 ) -> bool:
@@ -431,7 +506,7 @@ def _selected(
     return False
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _mux_number(
     raw: np.uint64,
     signed: bool,
@@ -465,7 +540,7 @@ def _mux_number(
     return np.int64(value)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _integer_linear(raw: np.uint64, signed: bool, iscale: np.int64, ioffset: np.int64) -> float:
     """raw * scale + offset with integers, exact like Python's, when it fits in int64.
 

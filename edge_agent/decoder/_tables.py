@@ -83,7 +83,8 @@ class Tables:
     msg_sig_start: npt.NDArray[np.int32]
     msg_sig_count: npt.NDArray[np.int32]
     msg_has_mux: npt.NDArray[np.bool_]
-    msg_simple: npt.NDArray[np.bool_]  # no multiplexing, every signal on the fast path
+    msg_simple: npt.NDArray[np.bool_]  # every signal on the fast path
+    msg_words: npt.NDArray[np.int32]  # simple messages: 8-byte words their signals read
     # per signal, in evaluation order (multiplexers before what they select)
     sig_seg_start: npt.NDArray[np.int32]
     sig_seg_count: npt.NDArray[np.int32]
@@ -107,7 +108,12 @@ class Tables:
     sig_little: npt.NDArray[np.bool_]
     sig_lsb: npt.NDArray[np.int32]  # Intel bit number (little) / network bit number (big)
     sig_mask: npt.NDArray[np.uint64]
-    sig_shift0: npt.NDArray[np.int32]  # shift in the word of bytes 0-7 (LE or BE load)
+    # the fast path reads a signal from two adjacent 8-byte words of the payload (loaded
+    # little endian for Intel signals, big endian for Motorola ones) as from one 128-bit
+    # number: raw = ((lo >> shift) | (hi << (64 - shift))) & mask
+    sig_word_lo: npt.NDArray[np.int32]  # the word holding the signal's least significant bit
+    sig_word_hi: npt.NDArray[np.int32]  # the next more significant word (or lo again)
+    sig_shift: npt.NDArray[np.int32]
     sig_sext: npt.NDArray[np.int32]  # 64 - length for signed signals, else 0
     # segments (signals that do not fit a window): one per byte a signal touches
     seg_byte: npt.NDArray[np.int32]
@@ -205,7 +211,8 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
             "little",
             "lsb",
             "mask",
-            "shift0",
+            "word_lo",
+            "shift",
             "sext",
             "fast",
         )
@@ -216,6 +223,8 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
     keys: dict[int, int] = {}
     pgn_keys: dict[int, int] = {}
     msg_length, msg_sig_start, msg_sig_count, msg_has_mux, msg_simple = [], [], [], [], []
+    msg_words: list[int] = []
+    word_hi: list[int] = []
 
     for m_index, message in enumerate(db.messages):
         ordered = _evaluation_order(list(message.signals))
@@ -246,11 +255,13 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
             sig["lsb"].append(signal.start if little else msb_seq + signal.length - 1)
             sig["mask"].append((1 << signal.length) - 1)
             lsb = sig["lsb"][-1]
-            sig["shift0"].append(lsb if little else 63 - lsb)  # in a word loaded from byte 0
+            # Intel: bit lsb of the little-endian number; Motorola: network bit lsb, bit
+            # 63 - lsb % 64 of its word loaded big endian.
+            sig["word_lo"].append(lsb // 64)
+            sig["shift"].append(lsb % 64 if little else 63 - lsb % 64)
             sig["sext"].append(64 - signal.length if signal.is_signed else 0)
-            sig["fast"].append(
-                sig["need"][-1] <= 8 and not signal.is_float and _float_exact(signal)
-            )
+            # floats: the raw bits here, the value from the NumPy pass
+            sig["fast"].append(bool(signal.is_float) or _float_exact(signal))
             sig["length"].append(signal.length)
             sig["signed"].append(bool(signal.is_signed))
             sig["float_bits"].append(signal.length if signal.is_float else 0)
@@ -299,7 +310,20 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         msg_sig_start.append(first)
         msg_sig_count.append(len(ordered))
         msg_has_mux.append(any(s.multiplexer_signal in local for s in ordered))
-        msg_simple.append(not msg_has_mux[-1] and all(sig["fast"][first:]))
+        # Multiplexers on the fast path select by their raw value: no conversion, no float.
+        plain_muxes = all(
+            sig["conv"][i] == CONV_IDENTITY and not sig["float_bits"][i]
+            for i in range(first, len(infos))
+            if sig["is_mux"][i]
+        )
+        msg_simple.append(plain_muxes and all(sig["fast"][first:]))
+        words = (max(sig["need"][first:], default=1) + 7) // 8 if msg_simple[-1] else 0
+        msg_words.append(words)
+        for s_index in range(first, len(infos)):
+            lo = sig["word_lo"][s_index]
+            word_hi.append(
+                min(lo + 1, max(words - 1, 0)) if sig["little"][s_index] else max(lo - 1, 0)
+            )
         messages.append(
             MessageInfo(
                 index=m_index,
@@ -333,6 +357,7 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         msg_sig_count=arr(msg_sig_count, np.int32),
         msg_has_mux=arr(msg_has_mux, np.bool_),
         msg_simple=arr(msg_simple, np.bool_),
+        msg_words=arr(msg_words, np.int32),
         sig_seg_start=arr(sig["seg_start"], np.int32),
         sig_seg_count=arr(sig["seg_count"], np.int32),
         sig_need_bytes=arr(sig["need"], np.int32),
@@ -355,7 +380,9 @@ def compile_database(db: Any) -> tuple[Tables, list[MessageInfo], list[SignalInf
         sig_little=arr(sig["little"], np.bool_),
         sig_lsb=arr(sig["lsb"], np.int32),
         sig_mask=arr(sig["mask"], np.uint64),
-        sig_shift0=arr(sig["shift0"], np.int32),
+        sig_word_lo=arr(sig["word_lo"], np.int32),
+        sig_word_hi=arr(word_hi, np.int32),
+        sig_shift=arr(sig["shift"], np.int32),
         sig_sext=arr(sig["sext"], np.int32),
         seg_byte=arr(seg["byte"], np.int32),
         seg_shift=arr(seg["shift"], np.int32),

@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 # Frames per parallel work item of the lookup and assign passes: large enough to amortise
 # scheduling, small enough to balance the threads.
 _CHUNK = 65536
-# Frames per work item of the decode passes: a tile's slots stay in the core's cache while
-# its message's signals are decoded one after another.
-_TILE = 512
+# Slots per work item of the decode pass (a tile of one message's frames): a tile's slots
+# stay in the core's cache while its message's signals are decoded one after another, and
+# tiles of equal work keep the threads balanced.
+_TILE_SLOTS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,9 @@ class BatchDecoder:
             (t.sig_conv == CONV_INTEGER) | (t.sig_conv == CONV_INT_SCALE)
         )
         self._buffers: dict[str, npt.NDArray[Any]] = {}
+        self._tile_frames = np.maximum(_TILE_SLOTS // np.maximum(t.msg_sig_count, 1), 16).astype(
+            np.int64
+        )
         log.debug("compiled %d messages, %d signals", len(messages), len(signals))
 
     def signal_info(self, full_name: str) -> SignalInfo:
@@ -255,7 +259,9 @@ class BatchDecoder:
         n_slots = int(slots_per_msg.sum())
         frame_slot = self._array("frame_slot", n_frames, np.int64, reuse)
         message_rows = self._array("message_rows", decoded, np.int64, reuse)
-        words = self._array("words", decoded, np.uint64, reuse)
+        words_per_msg = msg_frames * t.msg_words
+        msg_word0 = np.cumsum(words_per_msg) - words_per_msg
+        words = self._array("words", int(words_per_msg.sum()), np.uint64, reuse)
         word_lengths = self._array("word_lengths", decoded, np.uint8, reuse)
         raw = self._array("raw", n_slots, np.int64, reuse)
         values = self._array("values", n_slots, np.float64, reuse)
@@ -269,6 +275,8 @@ class BatchDecoder:
             msg_slot0,
             msg_row0,
             t.msg_simple,
+            t.msg_words,
+            msg_word0,
             chunk_row0,
             chunk,
             t.msg_sig_start,
@@ -313,27 +321,36 @@ class BatchDecoder:
             general,
         )
         msg_tile0 = np.zeros(n_msg + 1, np.int64)
-        np.cumsum((msg_frames + _TILE - 1) // _TILE, out=msg_tile0[1:])
+        tile_frames = self._tile_frames
+        np.cumsum((msg_frames + tile_frames - 1) // tile_frames, out=msg_tile0[1:])
         tile_samples = np.zeros(int(msg_tile0[-1]), np.int64)
         if msg_frames[t.msg_simple].any():
             k.decode_simple(
                 msg_tile0,
-                _TILE,
+                tile_frames,
                 msg_frames,
                 msg_row0,
                 msg_slot0,
                 t.msg_simple,
+                t.msg_words,
+                msg_word0,
                 t.msg_sig_start,
                 t.msg_sig_count,
                 words,
                 word_lengths,
                 t.sig_need_bytes,
                 t.sig_little,
-                t.sig_shift0,
+                t.sig_word_lo,
+                t.sig_word_hi,
+                t.sig_shift,
                 t.sig_mask,
                 t.sig_sext,
                 t.sig_scale,
                 t.sig_offset,
+                t.sig_parent,
+                t.sig_mux_start,
+                t.sig_mux_count,
+                t.mux_values,
                 raw,
                 values,
                 present,
