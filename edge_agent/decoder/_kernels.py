@@ -1,19 +1,20 @@
 """numba kernels of the batch decoder.
 
-Four passes over a batch, each a plain loop over arrays, in chunks or tiles that run on every
-core (or, for the agent's micro-batches, on the calling thread):
+Three passes over a batch, each a plain loop over arrays, in chunks or tiles that run on
+every core (or, for the agent's micro-batches, on the calling thread):
 
 1. ``lookup``: each frame's message index (a direct table for standard ids, binary search
    over the sorted extended ids, then over J1939 parameter group numbers), or UNKNOWN /
    SKIPPED, and per chunk the frames of each message;
-2. ``assign``: a counting sort that lists each message's frames together (their rows, first
-   eight payload bytes and lengths) and gives each decoded frame a block of slots, one per
-   signal of its message, so that a signal's samples form a strided column;
-3. ``decode_simple``: the messages whose every signal sits in the first eight bytes with a
-   plain conversion (most of a vehicle's traffic), signal by signal over a tile of one
-   message's frames: the signal's layout stays in registers and the loop has no branches;
-4. ``decode_general``: every other message, frame by frame (multiplexers, CAN FD, signals
-   across or beyond the first eight bytes, exact integer conversions, floats).
+2. ``assign``: a counting sort that lists each message's frames together (their rows,
+   lengths and, for simple messages, the payload's 64-bit words side by side) and gives each
+   decoded frame its slots: one column per signal of its message, so that a signal's samples
+   are contiguous.  Frames of the messages that are not simple are decoded here, frame by
+   frame, while their payload is in the cache (converted multiplexers, integer conversions
+   beyond float64's 53 bits);
+3. ``decode_simple``: every other message (most of a vehicle's traffic), signal by signal
+   over a tile of one message's frames: each signal is read from two adjacent words as from
+   one 128-bit number, its layout stays in registers and the loop has no branches.
 
 Each slot gets a raw integer, a physical value and whether the signal is present
 (multiplexed out or truncated signals are not).  Float signals get their raw bits here and

@@ -283,7 +283,12 @@ def write_float(value: float, out: Any, at: int) -> int:
         out[at + 1] = 46
         out[at + 2] = 48
         return at + 3
-    digits, exp10 = _few_decimals(abs(value))
+    magnitude = abs(value)
+    if magnitude < 1e16 and magnitude == np.floor(magnitude):
+        # A whole number below 10**16: repr writes its digits and ".0".
+        digits, exp10 = np.uint64(magnitude), 0
+    else:
+        digits, exp10 = _few_decimals(magnitude)
     if digits == 0:
         digits, exp10 = shortest(bits & np.uint64(0x7FFFFFFFFFFFFFFF))
     # The digits go backwards from out[at + 44] first, then move into place: positional and

@@ -85,6 +85,14 @@ def test_any_double(values: list[float]) -> None:
 
 
 @settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=50))
+def test_whole_numbers(values: list[int]) -> None:
+    """Whole numbers below 10**16 take a path of their own; above it repr turns to 1e+16."""
+    floats = [float(v) for v in values] + [float(v) * 1e-6 for v in values]
+    assert _reprs(floats) == [repr(v) for v in floats]
+
+
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
 def test_any_bit_pattern(patterns: list[int]) -> None:
     values = [struct.unpack("<d", struct.pack("<Q", p))[0] for p in patterns]
