@@ -147,8 +147,7 @@ class BusSource:
             deadline = monotonic() + max_latency
             # While frames are waiting, take them without a timeout and look at the clock
             # only every _CLOCK_EVERY frames; wait (until the deadline) only when none is.
-            taken = 1
-            while taken < max_frames:
+            while len(messages) < max_frames:
                 message = recv(0.0)
                 if message is None:
                     remaining = deadline - monotonic()
@@ -157,11 +156,9 @@ class BusSource:
                     message = recv(remaining)
                     if message is None:
                         break
-                elif not taken % _CLOCK_EVERY and monotonic() >= deadline:
-                    append(message)
-                    break
                 append(message)
-                taken += 1
+                if not len(messages) % _CLOCK_EVERY and monotonic() >= deadline:
+                    break
             yield messages_to_batch(messages)
 
     def close(self) -> None:

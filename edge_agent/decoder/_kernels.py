@@ -197,9 +197,10 @@ def _assign(
     the frames of messages that are not simple.
 
     ``chunk_row0[c, m]`` is chunk c's first entry for message m (prefix sums by the caller).
-    Each entry e gets the frame's row (``out_rows``), its first eight payload bytes as a
-    little-endian word (``out_words``) and its length, so that ``decode_simple`` reads one
-    message's frames from contiguous memory.  The other messages' frames are decoded here,
+    Each entry e gets the frame's row (``out_rows``) and its length; for a simple message
+    also its payload's first ``msg_words[m]`` 64-bit words, little endian (``out_words``,
+    from ``msg_word0[m]`` on), so that ``decode_simple`` reads one message's frames from
+    contiguous memory.  The other messages' frames are decoded here,
     in frame order, while their payload is in the cache.  ``out_counts[c]`` gets chunk c's
     (samples of those frames, integer products left as NaN for the exact Python pass).
     """
@@ -230,15 +231,14 @@ def _assign(
                 for w in range(n_words):
                     out_words[np.uint64(at + w)] = _load_word(data, row, 8 * w, width)
                 continue
-            word = _load_le(data, row, 0)
             # not a simple message: decode it here, while its payload is in the cache
+            word_le = _load_le(data, row, 0)
+            word_be = _swap(word_le)
             length = np.int64(lengths[row])
             count = np.int64(msg_sig_count[mu])
             stride = msg_frames[mu]
             first = np.int64(msg_sig_start[mu])
             has_mux = msg_has_mux[mu]
-            word_le = word
-            word_be = _swap(word)
             for k in range(count):
                 s = np.uint64(first + k)
                 out = np.uint64(slot + k * stride)
@@ -401,6 +401,10 @@ def _decode_simple(
         first = np.int64(msg_sig_start[mu])
         stride = msg_frames[mu]
         n_words = np.int64(msg_words[mu])
+        # entry e's slot of signal k: columns + k * stride + e; its word w:
+        # words[word_base + e * n_words + w]
+        columns = msg_slot0[mu] - msg_row0[mu]
+        word_base = msg_word0[mu] - msg_row0[mu] * n_words
         samples = 0
         for k in range(count):
             s = np.uint64(first + k)
@@ -412,9 +416,7 @@ def _decode_simple(
             offset = sig_offset[s]
             need = sig_need_bytes[s]
             little = sig_little[s]
-            column = msg_slot0[mu] - msg_row0[mu] + k * stride  # slot of entry e: column + e
-            # word w of entry e: words[word_base + e * n_words + w]
-            word_base = msg_word0[mu] - msg_row0[mu] * n_words
+            column = columns + k * stride
             at_lo = word_base + sig_word_lo[s]
             at_hi = word_base + sig_word_hi[s]
             for e in range(e0, e1):
@@ -436,7 +438,7 @@ def _decode_simple(
             if parent >= 0:
                 samples -= _select_column(
                     column,
-                    msg_slot0[mu] - msg_row0[mu] + parent * stride,
+                    columns + parent * stride,
                     e0,
                     e1,
                     mux_values,
