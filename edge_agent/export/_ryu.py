@@ -218,6 +218,83 @@ def _few_decimals(value: float) -> tuple[np.uint64, int]:
     return digits, exponent
 
 
+_MICROS_LIMIT = 2.0**51 / 1e6
+
+
+@numba.njit(**_JIT)
+def split_micros(value: float) -> tuple[np.int64, np.uint64]:
+    """(whole seconds, microseconds) when ``value`` is at least 1 and exactly the double
+    nearest to a decimal with at most six fraction digits, as log timestamps are; (-1, 0)
+    when not.  ``repr`` then writes the whole seconds, ``.`` and the microseconds without
+    their trailing zeros (``_few_decimals`` explains why)."""
+    if not 1.0 <= value < _MICROS_LIMIT:
+        return np.int64(-1), np.uint64(0)
+    scaled = value * 1e6
+    m = np.rint(scaled)
+    if abs(scaled - m) > scaled * 1e-15 or m / 1e6 != value:
+        return np.int64(-1), np.uint64(0)
+    micros = np.uint64(m)
+    return np.int64(micros // np.uint64(1_000_000)), micros % np.uint64(1_000_000)
+
+
+@numba.njit(**_JIT)
+def write_micros(micros: np.uint64, out: Any, at: int) -> int:
+    """Write the fraction digits of ``micros`` (below 10**6) at ``out[at:]``, without
+    trailing zeros (``0`` for none); return the new end."""
+    if micros == 0:
+        out[at] = 48
+        return at + 1
+    n = 6
+    while micros % np.uint64(10) == 0:
+        micros //= np.uint64(10)
+        n -= 1
+    for i in range(n - 1, -1, -1):
+        out[at + i] = np.uint8(48 + micros % np.uint64(10))
+        micros //= np.uint64(10)
+    return at + n
+
+
+_POW10_INT = np.array([10**p for p in range(_FAST_DECIMALS + 1)], np.uint64)
+
+
+@numba.njit(**_JIT)
+def write_decimal(number: np.int64, places: int, value: float, out: Any, at: int) -> int:
+    """Write ``repr(value)`` at ``out[at:]`` when ``value`` is exactly the double nearest to
+    ``number / 10**places`` (``places`` up to _FAST_DECIMALS) and ``repr`` writes it
+    positionally; return the new end, or -1 (nothing written) when not.
+
+    A signal's scale and offset in decimal give ``number`` from its raw value with integer
+    arithmetic, so its value is written without searching for its digits: the same
+    uniqueness as in ``_few_decimals`` makes ``number`` without trailing zeros the
+    shortest digits.
+    """
+    if number == 0 or not -(2**51) < number < 2**51 or number / _POW10[places] != value:
+        return -1
+    if abs(value) < 1e-4:
+        return -1
+    if number < 0:
+        out[at] = 45  # '-'
+        at += 1
+        number = -number
+    unit = _POW10_INT[places]
+    whole = np.uint64(number) // unit
+    fraction = np.uint64(number) % unit
+    at = write_uint(whole, out, at)
+    out[at] = 46  # '.'
+    at += 1
+    if fraction == 0:
+        out[at] = 48
+        return at + 1
+    n = places
+    while fraction % np.uint64(10) == 0:
+        fraction //= np.uint64(10)
+        n -= 1
+    for i in range(n - 1, -1, -1):
+        out[at + i] = np.uint8(48 + fraction % np.uint64(10))
+        fraction //= np.uint64(10)
+    return at + n
+
+
 @numba.njit(**_JIT)
 def write_uint(value: np.uint64, out: Any, at: int) -> int:
     """Write ``value`` in decimal at ``out[at:]``; return the new end."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, Self
@@ -27,6 +28,8 @@ from .errors import ExportError
 
 _REGION = 4 << 20  # bytes of CSV text one parallel work item formats at most
 _REGIONS = 8  # work items per kernel call
+_TABLE_BITS = 16  # signals of at most this many raw bits keep the text of each raw value
+_TABLE_BUDGET = 64 << 20  # bytes of those tables at most (the shortest signals first)
 
 
 class SampleWriter(Protocol):
@@ -110,6 +113,86 @@ class _Columns:
         return total
 
 
+def _decimal_step(scale: float, offset: float) -> tuple[int, int, int] | None:
+    """(scale, offset, places): ``scale`` and ``offset`` as integers over ``10**places``,
+    the fewest places up to seven that make both whole; None when none do."""
+    exact_scale, exact_offset = Decimal(repr(scale)), Decimal(repr(offset))
+    for places in range(8):
+        unit = Decimal(10) ** places
+        a, b = exact_scale * unit, exact_offset * unit
+        if a == a.to_integral_value() and b == b.to_integral_value():
+            if a and abs(a) < 2**20 and abs(b) < 2**50:
+                return int(a), int(b), places
+            return None
+    return None
+
+
+class _ValueTexts:
+    """Each sample's value text, made column by column before the rows are written.
+
+    Formatting a float the way ``repr`` does costs far more than copying its text, and a
+    quantised signal takes few distinct raw values: each signal of at most
+    ``_TABLE_BITS`` bits keeps the text of every raw value it has had, in ``table``.
+    """
+
+    def __init__(self, decoder: BatchDecoder, columns: _Columns) -> None:
+        n = len(decoder.signals)
+        self.base, self.mask = np.full(n, -1, np.int64), np.zeros(n, np.uint64)
+        entries = 0
+        for info in sorted(decoder.signals, key=lambda info: info.length):
+            if (
+                info.is_float
+                or info.length > _TABLE_BITS
+                or columns.kinds[info.index] == _kernels.VALUE_SKIP
+            ):
+                continue
+            size = 1 << info.length
+            if (entries + size) * _kernels.TABLE_ENTRY > _TABLE_BUDGET:
+                break
+            self.base[info.index], self.mask[info.index] = entries, size - 1
+            entries += size
+        # Zeroed (every entry "not seen"); the kernel maps the pages as they are touched.
+        self.table = np.zeros(entries * _kernels.TABLE_ENTRY + 8, np.uint8)
+        self.signal_message = np.array([s.message_index for s in decoder.signals], np.int64)
+        self.decimal_scale, self.decimal_offset = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.decimal_places = np.zeros(n, np.int64)
+        for info in decoder.signals:
+            step = _decimal_step(info.scale, info.offset)
+            if columns.kinds[info.index] == _kernels.VALUE_FLOAT and not info.is_float and step:
+                self.decimal_scale[info.index], self.decimal_offset[info.index] = step[:2]
+                self.decimal_places[info.index] = step[2]
+        self.texts = np.empty(0, np.uint8)
+        self._decoder = decoder
+        self._columns = columns
+
+    def make(self, decoded: DecodedBatch) -> npt.NDArray[np.uint8]:
+        """The texts of ``decoded``, ``TEXT_ENTRY`` bytes a slot (valid until the next call)."""
+        size = (len(decoded.present) + 1) * _kernels.TEXT_ENTRY
+        if len(self.texts) < size:
+            self.texts = np.empty(size + size // 4, np.uint8)
+        columns = self._columns
+        _kernels.format_values(
+            self.signal_message,
+            self._decoder._tables.msg_sig_start,
+            decoded.message_slot0,
+            decoded.message_frames,
+            decoded.present,
+            decoded.values,
+            decoded.raw,
+            columns.kinds,
+            columns.scale,
+            columns.offset,
+            self.decimal_scale,
+            self.decimal_offset,
+            self.decimal_places,
+            self.base,
+            self.mask,
+            self.table,
+            self.texts,
+        )
+        return self.texts
+
+
 def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Names as one byte array plus offsets (``starts[i]:starts[i + 1]``)."""
     encoded = [name.encode() for name in names]
@@ -127,6 +210,7 @@ class _CsvWriter:
         self._file: BinaryIO = open(target, "wb") if self._own else target  # type: ignore[assignment,arg-type]  # noqa: SIM115
         self._decoder = decoder
         self._columns = columns
+        self._texts = _ValueTexts(decoder, columns)
         # Two buffers: one is formatted into while the other is written out by a thread.
         self._buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
         self._pending: list[Future[None] | None] = [None, None]
@@ -220,6 +304,8 @@ class LongCsvWriter(_CsvWriter):
             * self._row_bound
         )
 
+        texts = self._texts.make(decoded)
+
         def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
             _kernels.format_long_ranges(
                 starts,
@@ -233,14 +319,9 @@ class LongCsvWriter(_CsvWriter):
                 t.msg_sig_start,
                 t.msg_sig_count,
                 decoded.message_frames,
-                decoded.present,
-                decoded.values,
-                decoded.raw,
+                texts,
                 self._names,
                 self._name_start,
-                self._columns.kinds,
-                self._columns.scale,
-                self._columns.offset,
                 out,
             )
 
@@ -275,6 +356,8 @@ class WideCsvWriter(_CsvWriter):
         frames = decoded.frames
         bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
 
+        texts = self._texts.make(decoded)
+
         def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
             _kernels.format_wide_ranges(
                 starts,
@@ -290,14 +373,9 @@ class WideCsvWriter(_CsvWriter):
                 decoded.message_frames,
                 len(self._columns.wide_names),
                 self._columns.column,
-                decoded.present,
-                decoded.values,
-                decoded.raw,
+                texts,
                 self._msg_names,
                 self._msg_name_start,
-                self._columns.kinds,
-                self._columns.scale,
-                self._columns.offset,
                 out,
             )
 

@@ -117,3 +117,58 @@ def test_integers(values: list[int]) -> None:
     out = np.empty(len(values) * 24, np.uint8)
     end = _format_ints(np.array(values, np.int64), out)
     assert bytes(out[:end]).decode().split("\n")[:-1] == [str(v) for v in values]
+
+
+@numba.njit(cache=True)
+def _format_decimal(number: int, places: int, value: float, out: Any) -> int:
+    return int(_ryu.write_decimal(number, places, value, out, 0))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    number=st.integers(-(2**52), 2**52),
+    places=st.integers(0, 7),
+    ulps=st.sampled_from([0, 0, 0, 1, -1]),
+)
+def test_decimal_numbers(number: int, places: int, ulps: int) -> None:
+    """number / 10**places as repr writes it, or -1 when the value is not that decimal's
+    double (or repr would not write it positionally): never a wrong text."""
+    value = number / 10**places
+    if ulps:
+        value = math.nextafter(value, math.copysign(math.inf, ulps))
+    out = np.zeros(64, np.uint8)
+    end = _format_decimal(number, places, value, out)
+    if end < 0:
+        assert ulps or number == 0 or abs(number) >= 2**51 or abs(value) < 1e-4
+    else:
+        assert bytes(out[:end]).decode() == repr(value)
+
+
+@numba.njit(cache=True)
+def _format_stamp(value: float, out: Any) -> int:
+    seconds, micros = _ryu.split_micros(value)
+    if seconds < 0:
+        return -1
+    at = _ryu.write_uint(np.uint64(seconds), out, 0)
+    out[at] = 46
+    return int(_ryu.write_micros(micros, out, at + 1))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    seconds=st.integers(0, 2**31),
+    micros=st.integers(0, 999_999),
+    ulps=st.sampled_from([0, 0, 0, 1, -1]),
+)
+def test_log_timestamps(seconds: int, micros: int, ulps: int) -> None:
+    """Timestamps of whole microseconds take the short path and come out as repr writes
+    them; anything else is refused."""
+    value = float(f"{seconds}.{micros:06d}")
+    if ulps:
+        value = math.nextafter(value, math.copysign(math.inf, ulps))
+    out = np.zeros(64, np.uint8)
+    end = _format_stamp(value, out)
+    if end < 0:
+        assert ulps or value < 1.0
+    else:
+        assert bytes(out[:end]).decode() == repr(value)

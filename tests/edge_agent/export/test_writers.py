@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from pathlib import Path
 from typing import Any
 
+import cantools
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dbc import demo_catalogue
 from edge_agent.decoder import BatchDecoder
@@ -189,3 +193,46 @@ def test_write_returns_the_samples_written(tmp_path: Path, suffix: str, wide: bo
             assert pq.read_table(path).num_rows == expected
         elif not wide:
             assert path.read_text().count("\n") - 1 == expected
+
+
+_SCALES_DBC = """VERSION ""
+BS_:
+BU_: ECU
+BO_ 256 Scaled: 8 ECU
+ SG_ Speed : 0|16@1+ (0.01,0) [0|655.35] "km/h" ECU
+ SG_ Accel : 16|16@1- (0.01,0) [-327.68|327.67] "m/s2" ECU
+ SG_ Temp : 32|8@1+ (0.5,-40) [-40|87.5] "degC" ECU
+ SG_ Third : 40|12@1+ (0.333333333333,0) [0|1365] "" ECU
+ SG_ Press : 52|12@1+ (0.05,-12.5) [0|200] "kPa" ECU
+BO_ 257 Wide: 8 ECU
+ SG_ Latitude : 0|32@1- (1E-07,0) [-90|90] "deg" ECU
+ SG_ Big : 32|32@1+ (1000,0.25) [0|0] "" ECU
+"""
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pool=st.lists(st.binary(min_size=8, max_size=8), min_size=1, max_size=12),
+    picks=st.lists(st.tuples(st.integers(0, 11), st.booleans()), min_size=1, max_size=300),
+    cuts=st.lists(st.integers(0, 300), max_size=3),
+)
+def test_repeated_values_over_batches_match_cantools(
+    pool: list[bytes], picks: list[tuple[int, bool]], cuts: list[int]
+) -> None:
+    """Values seen again (in the same batch or a later one) are written from the texts kept
+    for them, which must be what repr writes, for every kind of scale and offset."""
+    db: Any = cantools.database.load_string(_SCALES_DBC, "dbc")
+    messages = [db.get_message_by_name("Scaled"), db.get_message_by_name("Wide")]
+    rows, expected = [], []
+    for i, (which, wide) in enumerate(picks):
+        message = messages[wide]
+        rows.append((1_700_000_000.0 + i * 0.0025, message.frame_id, 0, pool[which % len(pool)]))
+        expected.append(message)
+    batch = FrameBatch.from_rows(rows)
+    decoder = BatchDecoder(db)
+    bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
+    out = io.BytesIO()
+    with LongCsvWriter(out, decoder) as writer:
+        for lo, hi in itertools.pairwise(bounds):
+            writer.write(decoder.decode(_slice(batch, slice(lo, hi))))
+    assert out.getvalue().decode() == _reference_csv(batch, expected)
