@@ -73,12 +73,16 @@ def _decode(args: argparse.Namespace) -> int:
     try:
         summary = decode_logs(args.logs, decoder, writer, progress=progress)
     except LogError as exc:
+        writer.discard()  # an earlier output of the name stays as it was
         print(f"can2care: error: {exc}", file=sys.stderr)
         return 1
+    except BaseException:
+        writer.discard()
+        raise
     finally:
-        writer.close()
         if bar is not None:
             bar.close()
+    writer.close()
     _print_summary(summary, args.output)
     return 0
 

@@ -129,8 +129,10 @@ def _copy(src: Any, start: int, end: int, out: Any, at: int) -> int:
     return at - (i - end)
 
 
-@numba.njit(**{**_JIT, "parallel": True})
+@numba.njit(**_JIT)
 def format_values(
+    first_signal: int,
+    end_signal: int,
     sig_message: Any,
     msg_sig_start: Any,
     message_slot0: Any,
@@ -149,16 +151,17 @@ def format_values(
     table: Any,
     texts: Any,
 ) -> None:
-    """The value text of every slot of a batch into ``texts[slot * TEXT_ENTRY:]``.
+    """The value text of every slot of signals ``first_signal`` to ``end_signal`` (their
+    columns) into ``texts[slot * TEXT_ENTRY:]``.
 
     A float-valued signal whose scale and offset are decimals has them as integers
     ``decimal_scale[s]`` (0: none) and ``decimal_offset[s]`` over ``10**decimal_places[s]``.
     A signal of at most 16 raw bits whose text depends on its raw value alone has a table
     of ``TABLE_ENTRY``-byte entries from entry ``table_base[s]`` (-1: none); entry
-    ``raw & table_mask[s]`` holds the text once that raw value has been seen.  One thread
-    walks each signal's column, so each table has one writer.
+    ``raw & table_mask[s]`` holds the text once that raw value has been seen (callers
+    running this in parallel give each signal to one call: a table has one writer).
     """
-    for s in numba.prange(len(sig_message)):
+    for s in range(first_signal, end_signal):
         m = sig_message[s]
         frames = message_frames[m]
         start = message_slot0[m] + (s - msg_sig_start[m]) * frames
@@ -367,89 +370,3 @@ def format_wide(
         at += 1
         row += 1
     return at
-
-
-@numba.njit(**{**_JIT, "parallel": True})
-def format_long_ranges(
-    starts: Any,
-    ends: Any,
-    region: int,
-    used: Any,
-    frame_msg: Any,
-    frame_slot: Any,
-    timestamps: Any,
-    ids: Any,
-    msg_sig_start: Any,
-    msg_sig_count: Any,
-    msg_frames: Any,
-    texts: Any,
-    names: Any,
-    name_start: Any,
-    out: Any,
-) -> None:
-    """Frame ranges formatted in parallel, range i into ``out[i * region:]``."""
-    for i in numba.prange(len(starts)):
-        used[i] = (
-            format_long(
-                starts[i],
-                ends[i],
-                frame_msg,
-                frame_slot,
-                timestamps,
-                ids,
-                msg_sig_start,
-                msg_sig_count,
-                msg_frames,
-                texts,
-                names,
-                name_start,
-                out,
-                i * region,
-            )
-            - i * region
-        )
-
-
-@numba.njit(**{**_JIT, "parallel": True})
-def format_wide_ranges(
-    starts: Any,
-    ends: Any,
-    region: int,
-    used: Any,
-    frame_msg: Any,
-    frame_slot: Any,
-    timestamps: Any,
-    ids: Any,
-    msg_sig_start: Any,
-    msg_sig_count: Any,
-    msg_frames: Any,
-    n_columns: int,
-    signal_column: Any,
-    texts: Any,
-    msg_names: Any,
-    msg_name_start: Any,
-    out: Any,
-) -> None:
-    """Frame ranges formatted in parallel, range i into ``out[i * region:]``."""
-    for i in numba.prange(len(starts)):
-        used[i] = (
-            format_wide(
-                starts[i],
-                ends[i],
-                frame_msg,
-                frame_slot,
-                timestamps,
-                ids,
-                msg_sig_start,
-                msg_sig_count,
-                msg_frames,
-                n_columns,
-                signal_column,
-                texts,
-                msg_names,
-                msg_name_start,
-                out,
-                i * region,
-            )
-            - i * region
-        )

@@ -10,7 +10,9 @@ per signal (``Message.Signal``), empty where the frame does not carry the signal
 
 from __future__ import annotations
 
-import io
+import itertools
+import os
+import secrets
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, Self
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -26,8 +29,8 @@ from ..decoder._tables import CONV_IDENTITY, CONV_INTEGER
 from . import _kernels
 from .errors import ExportError
 
-_REGION = 4 << 20  # bytes of CSV text one parallel work item formats at most
-_REGIONS = 8  # work items per kernel call
+_REGION = 2 << 20  # bytes of CSV text (worst case) one formatting task writes at most
+_BUFFERS_PER_WORKER = 10  # region buffers formatted into or waiting to be written
 _TABLE_BITS = 16  # signals of at most this many raw bits keep the text of each raw value
 _TABLE_BUDGET = 64 << 20  # bytes of those tables at most (the shortest signals first)
 
@@ -40,7 +43,44 @@ class SampleWriter(Protocol):
         some signals are written, as with a signal map)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Finish the output: a file appears under its name only now, complete."""
+        ...
+
+    def discard(self) -> None:
+        """Stop and leave no output (an earlier file of the same name stays as it was)."""
+        ...
+
+
+class _Replacement:
+    """A new file beside ``path`` that takes its name when complete.
+
+    Until then an earlier file of that name stays as it was, and a run that fails leaves
+    it so.  The new file is never one truncated and rewritten: ext4 (``auto_da_alloc``)
+    flushes such a file, and one renamed over another, synchronously on close; the earlier
+    file is removed just before the rename instead.  A name that is a symlink or not a
+    regular file is written in place.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.part: Path | None = None
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            self.name = path
+        else:
+            self.part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+            self.name = self.part
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if self.part else os.O_TRUNC)
+        self.fd = os.open(self.name, flags, 0o666)
+
+    def commit(self) -> None:
+        if self.part is not None:
+            self.path.unlink(missing_ok=True)
+            self.part.rename(self.path)
+
+    def discard(self) -> None:
+        if self.part is not None:
+            self.part.unlink(missing_ok=True)
 
 
 Rename = dict[tuple[str, str], tuple[str, float, float]]
@@ -165,13 +205,27 @@ class _ValueTexts:
         self._decoder = decoder
         self._columns = columns
 
-    def make(self, decoded: DecodedBatch) -> npt.NDArray[np.uint8]:
-        """The texts of ``decoded``, ``TEXT_ENTRY`` bytes a slot (valid until the next call)."""
+    def make(self, decoded: DecodedBatch, pool: ThreadPoolExecutor, parts: int) -> None:
+        """Fill ``texts`` for ``decoded``, ``TEXT_ENTRY`` bytes a slot, in ``parts`` tasks of
+        about equal samples, each a run of whole signals."""
         size = (len(decoded.present) + 1) * _kernels.TEXT_ENTRY
         if len(self.texts) < size:
             self.texts = np.empty(size + size // 4, np.uint8)
+        weight = np.cumsum(decoded.message_frames[self.signal_message] + 1)
+        cuts = np.searchsorted(weight, np.linspace(0, weight[-1], parts + 1)[1:-1], "right")
+        edges = np.unique(np.concatenate(([0], cuts, [len(weight)])))
+        tasks = [
+            pool.submit(self._make, decoded, int(lo), int(hi))
+            for lo, hi in itertools.pairwise(edges)
+        ]
+        for task in tasks:
+            task.result()
+
+    def _make(self, decoded: DecodedBatch, first: int, end: int) -> None:
         columns = self._columns
         _kernels.format_values(
+            first,
+            end,
             self.signal_message,
             self._decoder._tables.msg_sig_start,
             decoded.message_slot0,
@@ -190,7 +244,6 @@ class _ValueTexts:
             self.table,
             self.texts,
         )
-        return self.texts
 
 
 def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -203,69 +256,98 @@ def _packed(names: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int
 
 
 class _CsvWriter:
+    """Formats each batch in tasks on a pool of threads (the kernels release the GIL) and
+    writes their text in order from another thread, while the next batch is decoded."""
+
     def __init__(
         self, target: Path | BinaryIO, decoder: BatchDecoder, columns: _Columns, header: str
     ) -> None:
-        self._own = not isinstance(target, io.IOBase)
-        self._file: BinaryIO = open(target, "wb") if self._own else target  # type: ignore[assignment,arg-type]  # noqa: SIM115
+        self._output: _Replacement | None = None
+        if isinstance(target, str | os.PathLike):
+            self._output = _Replacement(Path(target))
+            self._file: BinaryIO = open(self._output.fd, "wb")  # noqa: SIM115
+        else:
+            self._file = target
         self._decoder = decoder
         self._columns = columns
         self._texts = _ValueTexts(decoder, columns)
-        # Two buffers: one is formatted into while the other is written out by a thread.
-        self._buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
-        self._pending: list[Future[None] | None] = [None, None]
+        self._workers = max(1, numba.get_num_threads())
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="csv-format")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-write")
+        count = _BUFFERS_PER_WORKER * self._workers
+        self._buffers = [np.empty(0, np.uint8) for _ in range(count)]
+        self._pending: list[Future[None] | None] = [None] * count
+        self._regions = 0  # regions formatted so far: region i uses buffer i % count
         self._file.write(header.encode() + b"\n")
 
-    def _write_regions(
-        self, buffer: npt.NDArray[np.uint8], region: int, used: npt.NDArray[np.int64]
-    ) -> None:
-        for i in range(len(used)):
-            self._file.write(buffer[i * region : i * region + int(used[i])].data)
+    def _write_when_formatted(self, formatted: Future[int], buffer: npt.NDArray[np.uint8]) -> None:
+        self._file.write(buffer[: formatted.result()].data)
 
-    def _drain(self, frame_bounds: npt.NDArray[np.int64], run: Any) -> None:
-        """Format in parallel ranges of frames, each within one region, and write in order.
+    def _drain(self, decoded: DecodedBatch, frame_bounds: npt.NDArray[np.int64], run: Any) -> None:
+        """Format ``decoded`` in tasks of frame ranges, each within one region, and have
+        their text written in order.
 
-        ``frame_bounds`` is each frame's worst-case text size; ``run(starts, ends, region,
-        used, out)`` formats ranges ``starts[i]:ends[i]`` into ``out[i * region:]``.
+        ``frame_bounds`` is each frame's worst-case text size; ``run(lo, hi, out)`` formats
+        frames ``lo`` to ``hi`` into ``out`` and returns the bytes written.  Returns when
+        every task is done with ``decoded`` (its text may still be being written).
         """
         if not len(frame_bounds):
             return
+        self._texts.make(decoded, self._pool, 4 * self._workers)
         region = _REGION + int(frame_bounds.max())
         cumulative = np.cumsum(frame_bounds)
         cuts = np.searchsorted(
             cumulative, np.arange(_REGION, int(cumulative[-1]), _REGION), side="right"
         )
         edges = np.unique(np.concatenate(([0], cuts, [len(frame_bounds)])))
-        for number, group in enumerate(range(0, len(edges) - 1, _REGIONS)):
-            which = number % 2
+        tasks = []
+        for lo, hi in itertools.pairwise(edges):
+            which = self._regions % len(self._buffers)
+            self._regions += 1
             self._wait(which)
-            if len(self._buffers[which]) < region * _REGIONS:
-                self._buffers[which] = np.empty(region * _REGIONS, np.uint8)
+            if len(self._buffers[which]) < region:
+                self._buffers[which] = np.empty(region, np.uint8)
             buffer = self._buffers[which]
-            starts = edges[group : group + _REGIONS].astype(np.int64)
-            ends = edges[group + 1 : group + 1 + _REGIONS].astype(np.int64)
-            starts = starts[: len(ends)]
-            used = np.zeros(len(starts), np.int64)
-            run(starts, ends, region, used, buffer)
-            self._pending[which] = self._io.submit(self._write_regions, buffer, region, used)
+            task = self._pool.submit(run, int(lo), int(hi), buffer)
+            tasks.append(task)
+            self._pending[which] = self._io.submit(self._write_when_formatted, task, buffer)
+        for task in tasks:
+            task.result()
 
     def _wait(self, which: int) -> None:
         pending = self._pending[which]
         if pending is not None:
             self._pending[which] = None
-            pending.result()  # re-raises a write error here
+            pending.result()  # re-raises a formatting or write error here
+
+    def _finish(self) -> None:
+        try:
+            for which in range(len(self._pending)):
+                self._wait(which)
+        finally:
+            self._pool.shutdown()
+            self._io.shutdown()
+            if self._output is None:
+                self._file.flush()
+            else:
+                self._file.close()
 
     def close(self) -> None:
         try:
-            self._wait(0)
-            self._wait(1)
+            self._finish()
+        except BaseException:
+            if self._output is not None:
+                self._output.discard()
+            raise
+        if self._output is not None:
+            self._output.commit()
+
+    def discard(self) -> None:
+        try:
+            self._finish()
         finally:
-            self._io.shutdown()
-            if self._own:
-                self._file.close()
-            else:
-                self._file.flush()
+            if self._output is not None:
+                self._output.discard()
 
     def __enter__(self) -> Self:
         return self
@@ -276,7 +358,10 @@ class _CsvWriter:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 class LongCsvWriter(_CsvWriter):
@@ -303,29 +388,29 @@ class LongCsvWriter(_CsvWriter):
             )
             * self._row_bound
         )
+        texts = self._texts
 
-        texts = self._texts.make(decoded)
-
-        def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
-            _kernels.format_long_ranges(
-                starts,
-                ends,
-                region,
-                used,
-                decoded.frame_messages,
-                decoded.frame_slots,
-                frames.timestamps,
-                frames.ids,
-                t.msg_sig_start,
-                t.msg_sig_count,
-                decoded.message_frames,
-                texts,
-                self._names,
-                self._name_start,
-                out,
+        def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
+            return int(
+                _kernels.format_long(
+                    lo,
+                    hi,
+                    decoded.frame_messages,
+                    decoded.frame_slots,
+                    frames.timestamps,
+                    frames.ids,
+                    t.msg_sig_start,
+                    t.msg_sig_count,
+                    decoded.message_frames,
+                    texts.texts,
+                    self._names,
+                    self._name_start,
+                    out,
+                    0,
+                )
             )
 
-        self._drain(bounds, run)
+        self._drain(decoded, bounds, run)
         return self._columns.count(decoded)
 
 
@@ -355,31 +440,31 @@ class WideCsvWriter(_CsvWriter):
         t = self._decoder._tables
         frames = decoded.frames
         bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
+        texts = self._texts
 
-        texts = self._texts.make(decoded)
-
-        def run(starts: Any, ends: Any, region: int, used: Any, out: Any) -> None:
-            _kernels.format_wide_ranges(
-                starts,
-                ends,
-                region,
-                used,
-                decoded.frame_messages,
-                decoded.frame_slots,
-                frames.timestamps,
-                frames.ids,
-                t.msg_sig_start,
-                t.msg_sig_count,
-                decoded.message_frames,
-                len(self._columns.wide_names),
-                self._columns.column,
-                texts,
-                self._msg_names,
-                self._msg_name_start,
-                out,
+        def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
+            return int(
+                _kernels.format_wide(
+                    lo,
+                    hi,
+                    decoded.frame_messages,
+                    decoded.frame_slots,
+                    frames.timestamps,
+                    frames.ids,
+                    t.msg_sig_start,
+                    t.msg_sig_count,
+                    decoded.message_frames,
+                    len(self._columns.wide_names),
+                    self._columns.column,
+                    texts.texts,
+                    self._msg_names,
+                    self._msg_name_start,
+                    out,
+                    0,
+                )
             )
 
-        self._drain(bounds, run)
+        self._drain(decoded, bounds, run)
         return self._columns.count(decoded)
 
 
@@ -420,7 +505,9 @@ class ParquetWriter:
                 pa.field("value", pa.float64()),
             ]
         self._schema = pa.schema(fields)
-        self._writer = pq.ParquetWriter(str(target), self._schema)
+        self._output = _Replacement(target)
+        os.close(self._output.fd)  # pyarrow opens the file itself
+        self._writer = pq.ParquetWriter(str(self._output.name), self._schema)
 
     def _values(
         self, signals: npt.NDArray[np.int32], values: npt.NDArray[np.float64]
@@ -476,7 +563,18 @@ class ParquetWriter:
         return self._columns.count(decoded)
 
     def close(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except BaseException:
+            self._output.discard()
+            raise
+        self._output.commit()
+
+    def discard(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._output.discard()
 
 
 def open_writer(

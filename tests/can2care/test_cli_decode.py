@@ -196,9 +196,11 @@ def test_unknown_output_format(
 def test_unreadable_log_after_a_good_one_is_one_line(
     drive_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An error while reading ahead (in the reading thread) still ends as one line."""
+    """An error while reading ahead (in the reading thread) still ends as one line, and an
+    earlier output of the same name stays as it was."""
     garbage = tmp_path / "garbage.blf"
     garbage.write_bytes(b"this is not a BLF file at all" * 10)
+    (tmp_path / "o.csv").write_text("earlier output\n")
     code, _, err = _run(
         capsys,
         str(drive_log),
@@ -213,3 +215,5 @@ def test_unreadable_log_after_a_good_one_is_one_line(
     assert err.startswith("can2care: error: ")
     assert str(garbage) in err
     assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "o.csv").read_text() == "earlier output\n"
+    assert not list(tmp_path.glob(".o.csv.*"))

@@ -236,3 +236,37 @@ def test_repeated_values_over_batches_match_cantools(
         for lo, hi in itertools.pairwise(bounds):
             writer.write(decoder.decode(_slice(batch, slice(lo, hi))))
     assert out.getvalue().decode() == _reference_csv(batch, expected)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_output_replaces_an_earlier_file_only_when_complete(tmp_path: Path, suffix: str) -> None:
+    """The output appears under its name on close; a run that stops (an error, a discard)
+    leaves an earlier file of the name as it was and no partial file beside it."""
+    decoder = BatchDecoder(demo_catalogue().database)
+    _, batch, _ = _demo_frames(200)
+    result = decoder.decode(batch)
+    path = tmp_path / f"out{suffix}"
+    path.write_bytes(b"earlier output")
+
+    writer = open_writer(path, decoder)
+    writer.write(result)
+    assert path.read_bytes() == b"earlier output"  # nothing replaced while writing
+    writer.discard()
+    assert path.read_bytes() == b"earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+    if suffix == ".csv":
+        with pytest.raises(RuntimeError, match="stopped"), LongCsvWriter(path, decoder) as w:
+            w.write(result)
+            raise RuntimeError("stopped")
+        assert path.read_bytes() == b"earlier output"
+        assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+    writer = open_writer(path, decoder)
+    written = writer.write(result)
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    if suffix == ".csv":
+        assert path.read_text().count("\n") - 1 == written
+    else:
+        assert pq.read_table(path).num_rows == written
