@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import queue
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,30 +136,34 @@ class BusSource:
 
     def batches(self) -> Iterator[FrameBatch]:
         recv = _reader(self.bus)
+        take = _taker(self.bus, recv)
         max_frames, max_latency, idle = self.max_frames, self.max_latency, self.idle_s
         monotonic = time.monotonic
         while not self._stopped:
-            first = recv(idle)
-            if first is None:
-                yield FrameBatch.empty()
-                continue
-            messages = [first]
-            append = messages.append
+            messages = take(max_frames)
+            if not messages:
+                first = recv(idle)
+                if first is None:
+                    yield FrameBatch.empty()
+                    continue
+                messages = [first]
             deadline = monotonic() + max_latency
-            # While frames are waiting, take them without a timeout and look at the clock
-            # only every _CLOCK_EVERY frames; wait (until the deadline) only when none is.
+            # Take the frames that are waiting, without a timeout, looking at the clock
+            # after each lot; wait (until the deadline) only when none is.
             while len(messages) < max_frames:
-                message = recv(0.0)
-                if message is None:
-                    remaining = deadline - monotonic()
-                    if remaining <= 0:
+                waiting = take(max_frames - len(messages))
+                if waiting:
+                    messages += waiting
+                    if monotonic() >= deadline:
                         break
-                    message = recv(remaining)
-                    if message is None:
-                        break
-                append(message)
-                if not len(messages) % _CLOCK_EVERY and monotonic() >= deadline:
+                    continue
+                remaining = deadline - monotonic()
+                if remaining <= 0:
                     break
+                message = recv(remaining)
+                if message is None:
+                    break
+                messages.append(message)
             yield messages_to_batch(messages)
 
     def close(self) -> None:
@@ -190,6 +195,50 @@ def _reader(bus: can.BusABC) -> Callable[[float], can.Message | None]:
         return message
 
     return read
+
+
+def _taker(
+    bus: can.BusABC, recv: Callable[[float], can.Message | None]
+) -> Callable[[int], list[can.Message]]:
+    """A call that takes up to ``limit`` frames already waiting on ``bus``, without waiting.
+
+    python-can's ``virtual`` bus keeps its frames in a ``queue.Queue``: they are taken all
+    at once under the queue's lock (what ``get`` does for one frame), those beyond the
+    limit kept for the next call.  Other buses give up to _CLOCK_EVERY frames a call, one
+    ``recv(0)`` each.
+    """
+    from can.interfaces.virtual import VirtualBus
+
+    waiting = getattr(bus, "queue", None)
+    if recv == bus.recv or type(bus) is not VirtualBus or not isinstance(waiting, queue.Queue):
+
+        def take_each(limit: int) -> list[can.Message]:
+            messages = []
+            for _ in range(min(limit, _CLOCK_EVERY)):
+                message = recv(0.0)
+                if message is None:
+                    break
+                messages.append(message)
+            return messages
+
+        return take_each
+
+    source: queue.Queue[can.Message] = waiting
+    left: list[can.Message] = []
+
+    def take_all(limit: int) -> list[can.Message]:
+        nonlocal left
+        if not left:
+            with source.mutex:
+                if not source.queue:
+                    return []
+                left = list(source.queue)
+                source.queue.clear()
+                source.not_full.notify_all()
+        messages, left = left[:limit], left[limit:]
+        return messages
+
+    return take_all
 
 
 class LogSource:

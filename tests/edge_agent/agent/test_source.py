@@ -9,6 +9,7 @@ from pathlib import Path
 import can
 import numpy as np
 import pytest
+from can.interfaces.virtual import VirtualBus
 
 from edge_agent.agent import BusSource, LogSource, SourceError, messages_to_batch, open_source
 from edge_agent.config import BatchingConfig, CanConfig
@@ -170,3 +171,35 @@ def test_kernel_filters_are_the_dbc_ids_where_the_backend_filters() -> None:
     assert not apply_kernel_filters(virtual, database)
     assert not virtual.filters
     virtual.shutdown()
+
+
+class _SubclassedVirtualBus(VirtualBus):
+    """Not python-can's own virtual bus: read one ``recv`` per frame, as SocketCAN is."""
+
+
+@pytest.mark.parametrize("kind", ["virtual", "one recv per frame", "python filters"])
+def test_waiting_frames_are_taken_in_order_across_batches(kind: str) -> None:
+    """Frames already waiting (python-can's virtual bus hands them over all at once) are
+    split into batches of at most max_frames, in order, none lost or taken twice; a bus
+    filtering in Python is read through ``recv`` and its filters hold."""
+    channel = f"take-{kind}"
+    sender = can.Bus(interface="virtual", channel=channel)
+    if kind == "one recv per frame":
+        receiver: can.BusABC = _SubclassedVirtualBus(channel=channel)
+    else:
+        receiver = can.Bus(interface="virtual", channel=channel)
+    if kind == "python filters":
+        receiver.set_filters([{"can_id": 0x101, "can_mask": 0x7FF}])
+    for i in range(1000):
+        sender.send(can.Message(arbitration_id=0x100 + i % 2, data=i.to_bytes(2, "big") * 4))
+    source = BusSource(receiver, BatchingConfig(max_frames=64, max_latency_ms=5), idle_s=0.01)
+    batches = []
+    for batch in source.batches():
+        if not len(batch):
+            break
+        batches.append(batch)
+    source.close()
+    sender.shutdown()
+    assert max(len(b) for b in batches) <= 64
+    numbers = [int.from_bytes(row[:2].tobytes(), "big") for b in batches for row in b.data]
+    assert numbers == (list(range(1, 1000, 2)) if kind == "python filters" else list(range(1000)))
