@@ -55,15 +55,13 @@ _TIMESTAMP = operator.attrgetter("timestamp")
 _ID = operator.attrgetter("arbitration_id")
 _DATA = operator.attrgetter("data")
 _DLC = operator.attrgetter("dlc")
-_KIND = operator.attrgetter("is_extended_id", "is_fd", "is_remote_frame", "is_error_frame")
-# The FrameFlag bits of every combination of the four attributes above.
-_KIND_FLAGS = {
-    (ext, fd, remote, error): ext | fd << 1 | remote << 2 | error << 3
-    for ext in (False, True)
-    for fd in (False, True)
-    for remote in (False, True)
-    for error in (False, True)
-}
+_EXTENDED = operator.attrgetter("is_extended_id")
+# Flags most frames do not have, each looked for before its column is made: (getter, bit).
+_RARE_FLAGS = (
+    (operator.attrgetter("is_fd"), 1),
+    (operator.attrgetter("is_remote_frame"), 2),
+    (operator.attrgetter("is_error_frame"), 3),
+)
 _FD_FLAGS = (
     (operator.attrgetter("bitrate_switch"), 4),
     (operator.attrgetter("error_state_indicator"), 5),
@@ -89,7 +87,10 @@ def messages_to_batch(messages: list[can.Message]) -> FrameBatch:
         data[:] = flat.reshape(n, width)
     elif len(flat):
         _kernels.scatter_payloads(flat, lengths, data)
-    flags = np.fromiter(map(_KIND_FLAGS.__getitem__, map(_KIND, messages)), np.uint8, n)
+    flags = np.fromiter(map(_EXTENDED, messages), np.bool_, n).view(np.uint8)
+    for getter, bit in _RARE_FLAGS:
+        if any(map(getter, messages)):
+            flags |= np.fromiter(map(getter, messages), np.bool_, n).view(np.uint8) << np.uint8(bit)
     fd = (flags & FrameFlag.FD) != 0
     if fd.any():
         fd_messages = [m for m, is_fd in zip(messages, fd.tolist(), strict=True) if is_fd]
