@@ -17,7 +17,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._ryu import split_micros, write_decimal, write_float, write_int, write_micros, write_uint
+from ._ryu import split_micros, write_decimal, write_float, write_fraction, write_int, write_uint
 
 _JIT: dict[str, Any] = {"nogil": True, "cache": True, "boundscheck": False}
 
@@ -233,7 +233,7 @@ def _stamp(value: float, stamp: Any, whole: Any) -> int:
         whole[0] = seconds
         whole[1] = write_uint(np.uint64(seconds), stamp, 0) + 1
         stamp[whole[1] - 1] = 46  # '.'
-    return write_micros(micros, stamp, whole[1])
+    return write_fraction(micros, 6, stamp, whole[1])
 
 
 @numba.njit(**_JIT)
@@ -276,7 +276,7 @@ def format_long(
                 whole_seconds = seconds
                 whole_len = write_uint(np.uint64(seconds), head, 0) + 1
                 head[whole_len - 1] = 46  # '.'
-            head_len = write_micros(micros, head, whole_len)
+            head_len = write_fraction(micros, 6, head, whole_len)
         head[head_len] = 44  # ','
         head_len = write_int(np.int64(ids[row]), head, head_len + 1)
         head[head_len] = 44

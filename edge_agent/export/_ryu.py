@@ -238,19 +238,20 @@ def split_micros(value: float) -> tuple[np.int64, np.uint64]:
 
 
 @numba.njit(**_JIT)
-def write_micros(micros: np.uint64, out: Any, at: int) -> int:
-    """Write the fraction digits of ``micros`` (below 10**6) at ``out[at:]``, without
-    trailing zeros (``0`` for none); return the new end."""
-    if micros == 0:
+def write_fraction(fraction: np.uint64, places: int, out: Any, at: int) -> int:
+    """Write the digits after the point of ``fraction / 10**places`` (``fraction`` below
+    ``10**places``) at ``out[at:]``, without trailing zeros (``0`` for none); return the new
+    end."""
+    if fraction == 0:
         out[at] = 48
         return at + 1
-    n = 6
-    while micros % np.uint64(10) == 0:
-        micros //= np.uint64(10)
+    n = places
+    while fraction % np.uint64(10) == 0:
+        fraction //= np.uint64(10)
         n -= 1
     for i in range(n - 1, -1, -1):
-        out[at + i] = np.uint8(48 + micros % np.uint64(10))
-        micros //= np.uint64(10)
+        out[at + i] = np.uint8(48 + fraction % np.uint64(10))
+        fraction //= np.uint64(10)
     return at + n
 
 
@@ -281,18 +282,7 @@ def write_decimal(number: np.int64, places: int, value: float, out: Any, at: int
     fraction = np.uint64(number) % unit
     at = write_uint(whole, out, at)
     out[at] = 46  # '.'
-    at += 1
-    if fraction == 0:
-        out[at] = 48
-        return at + 1
-    n = places
-    while fraction % np.uint64(10) == 0:
-        fraction //= np.uint64(10)
-        n -= 1
-    for i in range(n - 1, -1, -1):
-        out[at + i] = np.uint8(48 + fraction % np.uint64(10))
-        fraction //= np.uint64(10)
-    return at + n
+    return write_fraction(fraction, places, out, at + 1)
 
 
 @numba.njit(**_JIT)

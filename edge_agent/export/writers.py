@@ -314,6 +314,21 @@ class _CsvWriter:
         for task in tasks:
             task.result()
 
+    def _frame_columns(self, decoded: DecodedBatch) -> tuple[Any, ...]:
+        """The arrays both row kernels take first: per frame its message, slot, timestamp
+        and id; per message its first signal, signal count and frames in ``decoded``."""
+        t = self._decoder._tables
+        frames = decoded.frames
+        return (
+            decoded.frame_messages,
+            decoded.frame_slots,
+            frames.timestamps,
+            frames.ids,
+            t.msg_sig_start,
+            t.msg_sig_count,
+            decoded.message_frames,
+        )
+
     def _wait(self, which: int) -> None:
         pending = self._pending[which]
         if pending is not None:
@@ -380,7 +395,6 @@ class LongCsvWriter(_CsvWriter):
 
     def write(self, decoded: DecodedBatch) -> int:
         t = self._decoder._tables
-        frames = decoded.frames
         known = decoded.frame_messages >= 0
         bounds = (
             np.where(known, t.msg_sig_count[np.where(known, decoded.frame_messages, 0)], 0).astype(
@@ -390,23 +404,12 @@ class LongCsvWriter(_CsvWriter):
         )
         texts = self._texts
 
+        per_frame = self._frame_columns(decoded)
+
         def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
             return int(
                 _kernels.format_long(
-                    lo,
-                    hi,
-                    decoded.frame_messages,
-                    decoded.frame_slots,
-                    frames.timestamps,
-                    frames.ids,
-                    t.msg_sig_start,
-                    t.msg_sig_count,
-                    decoded.message_frames,
-                    texts.texts,
-                    self._names,
-                    self._name_start,
-                    out,
-                    0,
+                    lo, hi, *per_frame, texts.texts, self._names, self._name_start, out, 0
                 )
             )
 
@@ -437,23 +440,17 @@ class WideCsvWriter(_CsvWriter):
         )
 
     def write(self, decoded: DecodedBatch) -> int:
-        t = self._decoder._tables
-        frames = decoded.frames
         bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
         texts = self._texts
+
+        per_frame = self._frame_columns(decoded)
 
         def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
             return int(
                 _kernels.format_wide(
                     lo,
                     hi,
-                    decoded.frame_messages,
-                    decoded.frame_slots,
-                    frames.timestamps,
-                    frames.ids,
-                    t.msg_sig_start,
-                    t.msg_sig_count,
-                    decoded.message_frames,
+                    *per_frame,
                     len(self._columns.wide_names),
                     self._columns.column,
                     texts.texts,

@@ -151,7 +151,7 @@ def _format_stamp(value: float, out: Any) -> int:
         return -1
     at = _ryu.write_uint(np.uint64(seconds), out, 0)
     out[at] = 46
-    return int(_ryu.write_micros(micros, out, at + 1))
+    return int(_ryu.write_fraction(micros, 6, out, at + 1))
 
 
 @settings(max_examples=1500, deadline=None)
