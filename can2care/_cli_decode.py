@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ def _decode(args: argparse.Namespace) -> int:
     try:
         summary = decode_logs(args.logs, decoder, writer, progress=progress)
     except LogError as exc:
-        writer.discard()  # an earlier output of the name stays as it was
+        # An earlier output of the name stays as it was; the log's error is the one to tell.
+        with contextlib.suppress(Exception):
+            writer.discard()
         print(f"can2care: error: {exc}", file=sys.stderr)
         return 1
     except BaseException:

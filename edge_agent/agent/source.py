@@ -226,17 +226,19 @@ def _taker(
 
     source: queue.Queue[can.Message] = waiting
     left: list[can.Message] = []
+    at = 0  # left[at:] are still to be handed out
 
     def take_all(limit: int) -> list[can.Message]:
-        nonlocal left
-        if not left:
+        nonlocal left, at
+        if at == len(left):
             with source.mutex:
                 if not source.queue:
                     return []
-                left = list(source.queue)
+                left, at = list(source.queue), 0
                 source.queue.clear()
                 source.not_full.notify_all()
-        messages, left = left[:limit], left[limit:]
+        messages = left[at : at + limit]
+        at += len(messages)
         return messages
 
     return take_all

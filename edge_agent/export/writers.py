@@ -30,7 +30,8 @@ from . import _kernels
 from .errors import ExportError
 
 _REGION = 2 << 20  # bytes of CSV text (worst case) one formatting task writes at most
-_BUFFERS_PER_WORKER = 10  # region buffers formatted into or waiting to be written
+_BUFFERS_PER_WORKER = 4  # region buffers formatted into or waiting to be written ...
+_BUFFERS_MAX = 32  # ... and at most this many in all
 _TABLE_BITS = 16  # signals of at most this many raw bits keep the text of each raw value
 _TABLE_BUDGET = 64 << 20  # bytes of those tables at most (the shortest signals first)
 
@@ -57,26 +58,47 @@ class _Replacement:
 
     Until then an earlier file of that name stays as it was, and a run that fails leaves
     it so.  The new file is never one truncated and rewritten: ext4 (``auto_da_alloc``)
-    flushes such a file, and one renamed over another, synchronously on close; the earlier
-    file is removed just before the rename instead.  A name that is a symlink or not a
-    regular file is written in place.
+    flushes such a file, and one renamed over another, synchronously on close: the earlier
+    file is moved aside first, and removed once the new one has its name.  The new file
+    takes the earlier one's permissions.  A name that is a symlink or not a regular file is
+    written in place.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.part: Path | None = None
+        mode = 0o666
         if path.is_symlink() or (path.exists() and not path.is_file()):
             self.name = path
         else:
-            self.part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+            self.part = self._beside("part")
             self.name = self.part
+            if path.exists():
+                mode = path.stat().st_mode & 0o7777
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if self.part else os.O_TRUNC)
         self.fd = os.open(self.name, flags, 0o666)
+        if self.part is not None and mode != 0o666:
+            os.fchmod(self.fd, mode)
+
+    def _beside(self, kind: str) -> Path:
+        return self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.{kind}")
 
     def commit(self) -> None:
-        if self.part is not None:
-            self.path.unlink(missing_ok=True)
+        """Give the new file its name (the caller has closed it)."""
+        if self.part is None:
+            return
+        earlier = None
+        if self.path.exists():
+            earlier = self._beside("old")
+            self.path.rename(earlier)
+        try:
             self.part.rename(self.path)
+        except BaseException:
+            if earlier is not None:
+                earlier.rename(self.path)
+            raise
+        if earlier is not None:
+            earlier.unlink(missing_ok=True)
 
     def discard(self) -> None:
         if self.part is not None:
@@ -211,6 +233,8 @@ class _ValueTexts:
         size = (len(decoded.present) + 1) * _kernels.TEXT_ENTRY
         if len(self.texts) < size:
             self.texts = np.empty(size + size // 4, np.uint8)
+        if not len(self.signal_message):  # a database without signals
+            return
         weight = np.cumsum(decoded.message_frames[self.signal_message] + 1)
         cuts = np.searchsorted(weight, np.linspace(0, weight[-1], parts + 1)[1:-1], "right")
         edges = np.unique(np.concatenate(([0], cuts, [len(weight)])))
@@ -268,17 +292,23 @@ class _CsvWriter:
             self._file: BinaryIO = open(self._output.fd, "wb")  # noqa: SIM115
         else:
             self._file = target
+        try:
+            self._file.write(header.encode() + b"\n")
+            self._texts = _ValueTexts(decoder, columns)
+        except BaseException:
+            if self._output is not None:
+                self._file.close()
+                self._output.discard()
+            raise
         self._decoder = decoder
         self._columns = columns
-        self._texts = _ValueTexts(decoder, columns)
         self._workers = max(1, numba.get_num_threads())
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="csv-format")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-write")
-        count = _BUFFERS_PER_WORKER * self._workers
+        count = min(_BUFFERS_PER_WORKER * self._workers, _BUFFERS_MAX)
         self._buffers = [np.empty(0, np.uint8) for _ in range(count)]
         self._pending: list[Future[None] | None] = [None] * count
         self._regions = 0  # regions formatted so far: region i uses buffer i % count
-        self._file.write(header.encode() + b"\n")
 
     def _write_when_formatted(self, formatted: Future[int], buffer: npt.NDArray[np.uint8]) -> None:
         self._file.write(buffer[: formatted.result()].data)
@@ -350,12 +380,12 @@ class _CsvWriter:
     def close(self) -> None:
         try:
             self._finish()
+            if self._output is not None:
+                self._output.commit()
         except BaseException:
             if self._output is not None:
                 self._output.discard()
             raise
-        if self._output is not None:
-            self._output.commit()
 
     def discard(self) -> None:
         try:
@@ -504,7 +534,11 @@ class ParquetWriter:
         self._schema = pa.schema(fields)
         self._output = _Replacement(target)
         os.close(self._output.fd)  # pyarrow opens the file itself
-        self._writer = pq.ParquetWriter(str(self._output.name), self._schema)
+        try:
+            self._writer = pq.ParquetWriter(str(self._output.name), self._schema)
+        except BaseException:
+            self._output.discard()
+            raise
 
     def _values(
         self, signals: npt.NDArray[np.int32], values: npt.NDArray[np.float64]
@@ -562,10 +596,10 @@ class ParquetWriter:
     def close(self) -> None:
         try:
             self._writer.close()
+            self._output.commit()
         except BaseException:
             self._output.discard()
             raise
-        self._output.commit()
 
     def discard(self) -> None:
         try:

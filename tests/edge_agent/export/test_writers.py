@@ -270,3 +270,28 @@ def test_output_replaces_an_earlier_file_only_when_complete(tmp_path: Path, suff
         assert path.read_text().count("\n") - 1 == written
     else:
         assert pq.read_table(path).num_rows == written
+
+
+def test_output_keeps_the_earlier_files_permissions(tmp_path: Path) -> None:
+    decoder = BatchDecoder(demo_catalogue().database)
+    path = tmp_path / "out.csv"
+    path.write_text("earlier\n")
+    path.chmod(0o640)
+    with LongCsvWriter(path, decoder) as writer:
+        writer.write(decoder.decode(_demo_frames(50)[1]))
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert path.read_text().startswith("timestamp,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_database_without_signals_writes_the_header() -> None:
+    db: Any = cantools.database.load_string(
+        'VERSION ""\nBS_:\nBU_: ECU\nBO_ 256 Empty: 8 ECU\n', "dbc"
+    )
+    decoder = BatchDecoder(db)
+    batch = FrameBatch.from_rows([(1.0, 256, 0, bytes(8)), (2.0, 257, 0, bytes(8))])
+    for writer_type in (LongCsvWriter, WideCsvWriter):
+        out = io.BytesIO()
+        with writer_type(out, decoder) as writer:
+            assert writer.write(decoder.decode(batch)) == 0
+        assert out.getvalue().decode().count("\n") == (1 if writer_type is LongCsvWriter else 2)
