@@ -45,6 +45,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.config import TOPIC_KINDS
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -67,8 +69,8 @@ __all__ = [
 
 DEFAULT_INGEST_USER = "can2care-ingest"
 
-# The topics a vehicle publishes under <prefix>/<vehicle_id>/ (docs/mqtt-topics.md).
-_KINDS = ("telemetry", "events", "status")
+# A vehicle publishes under <prefix>/<vehicle_id>/<kind>, kind one of the agent's
+# TOPIC_KINDS (docs/mqtt-topics.md).
 # A vehicle id is one topic level, never a wildcard (the agent's configuration enforces the same).
 _ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Mosquitto 2.0's mosquitto_passwd: PBKDF2-HMAC-SHA512, 12 bytes of salt, 64 bytes of hash.
@@ -174,11 +176,11 @@ def acl_text(
         f"# Vehicles may publish only under their own {prefix}/<vehicle_id>/.",
         "",
         f"user {ingest_user}",
-        *(f"topic read {prefix}/+/{kind}" for kind in _KINDS),
+        *(f"topic read {prefix}/+/{kind}" for kind in TOPIC_KINDS),
     ]
     for vehicle_id in ids:
         lines += ["", f"user {vehicle_id}"]
-        lines += [f"topic write {prefix}/{vehicle_id}/{kind}" for kind in _KINDS]
+        lines += [f"topic write {prefix}/{vehicle_id}/{kind}" for kind in TOPIC_KINDS]
     return "\n".join(lines) + "\n"
 
 

@@ -86,20 +86,12 @@ class WebhookSpec:
             raise InvalidWebhook(f"unknown time zone {self.timezone!r}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class Webhook:
-    """A stored webhook (`rules.delivery.get_webhook`)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Webhook(WebhookSpec):
+    """A stored webhook (`rules.delivery.get_webhook`): its spec, its id and the times of its
+    recent requests."""
 
     webhook_id: int
-    name: str
-    url: str
-    secret: str = field(repr=False)
-    active: bool = True
-    min_severity: Severity = "info"
-    categories: frozenset[str] | None = None
-    rate_per_minute: int = 60
-    quiet_hours: tuple[time, time] | None = None
-    timezone: str = "UTC"
     recent_sends: tuple[datetime, ...] = ()
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, TypeAlias
 
+from edge_agent.config import TOPIC_KINDS
 from edge_agent.wire import (
     PayloadKind,
     UnsupportedVersionError,
@@ -100,8 +101,11 @@ class Limits:
         return int(datetime(self.min_year, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
+# What each last level of a vehicle's topics carries (docs/mqtt-topics.md; the levels are
+# the agent's, `edge_agent.config.TOPIC_KINDS`).
 _KINDS = {"telemetry": PayloadKind.TELEMETRY, "events": PayloadKind.EVENT, "status": None}
-TOPIC_KINDS = tuple(_KINDS)  # the last level of a vehicle's topics (docs/mqtt-topics.md)
+if set(_KINDS) != set(TOPIC_KINDS):  # pragma: no cover - a change to the topic layout
+    raise ImportError(f"topic kinds {sorted(_KINDS)} differ from the agent's {TOPIC_KINDS}")
 
 
 def split_topic(topic: str, prefix: str) -> tuple[str, str] | None:

@@ -29,7 +29,13 @@ NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def _hook(**kwargs: object) -> Webhook:
-    return Webhook(1, "desk", "http://127.0.0.1/hook", "secret", **kwargs)  # type: ignore[arg-type]
+    return Webhook(
+        webhook_id=1,
+        name="desk",
+        url="http://127.0.0.1/hook",
+        secret="secret",
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def test_signature_is_hmac_sha256_of_the_body() -> None:
