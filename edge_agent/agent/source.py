@@ -4,7 +4,8 @@ Both yield `FrameBatch` values. A bus source reads with ``recv`` until a batch h
 ``max_frames`` frames or its first frame is ``max_latency_ms`` old, so a crash frame waits
 at most that long before it is decoded; when the bus is quiet it yields an empty batch every
 ``idle_s`` so the agent can keep its timers. The only work per frame in Python is the
-``recv`` call and one list append; the batch's columns are built by list comprehensions and
+``recv`` call and one list append (from python-can's ``virtual`` bus, none: the waiting
+frames are taken at once); the batch's columns are built by attribute passes in C and
 NumPy. Where the interface filters in the driver or the kernel (SocketCAN and others that
 implement python-can's ``_apply_filters``), the DBC's ids are set as filters, so frames the
 catalogue cannot use never reach Python; interfaces that would filter in Python get none.

@@ -179,42 +179,38 @@ def format_values(
             if kind == VALUE_SKIP or not present[slot]:
                 texts[at + _TEXT_LENGTH] = TEXT_ABSENT
                 continue
-            n = 0
             if base >= 0:
                 entry = np.uint64(base + np.int64(np.uint64(raw[slot]) & table_mask[s]))
                 entry *= np.uint64(TABLE_ENTRY)
                 n = table[entry + _TABLE_LENGTH]
-                if n == TEXT_ABSENT:  # not seen yet
+                if n == TEXT_ABSENT:  # not seen yet: remember its text (or that it is long)
                     n = _value_text(
                         s, kind, values[slot], raw[slot], map_scale, map_offset, scratch, 0
                     )
+                    if n >= TABLE_ENTRY:
+                        n = _TABLE_LONG
                     _copy8(scratch, 0, table, entry)  # type: ignore[call-arg]
                     _copy8(scratch, 8, table, entry + np.uint64(8))
-                    table[entry + _TABLE_LENGTH] = _TABLE_LONG if n >= TABLE_ENTRY else n
-                    if n >= TABLE_ENTRY:
-                        n = 0
-                if n == _TABLE_LONG:
-                    n = 0
-                if n:
+                    table[entry + _TABLE_LENGTH] = n
+                if n != _TABLE_LONG:
                     _copy8(table, entry, texts, at)  # type: ignore[call-arg]
                     _copy8(table, entry + np.uint64(8), texts, at + np.uint64(8))
-            if n == 0:
-                n = -1
-                if decimal_scale[s] != 0:
-                    n = write_decimal(
-                        raw[slot] * decimal_scale[s] + decimal_offset[s],
-                        decimal_places[s],
-                        values[slot],
-                        scratch,
-                        0,
-                    )
-                if n < 0:
-                    n = _value_text(
-                        s, kind, values[slot], raw[slot], map_scale, map_offset, scratch, 0
-                    )
-                _copy8(scratch, 0, texts, at)  # type: ignore[call-arg]
-                _copy8(scratch, 8, texts, at + np.uint64(8))
-                _copy8(scratch, 16, texts, at + np.uint64(16))
+                    texts[at + _TEXT_LENGTH] = n
+                    continue
+            n = -1
+            if decimal_scale[s] != 0:
+                n = write_decimal(
+                    raw[slot] * decimal_scale[s] + decimal_offset[s],
+                    decimal_places[s],
+                    values[slot],
+                    scratch,
+                    0,
+                )
+            if n < 0:
+                n = _value_text(s, kind, values[slot], raw[slot], map_scale, map_offset, scratch, 0)
+            _copy8(scratch, 0, texts, at)  # type: ignore[call-arg]
+            _copy8(scratch, 8, texts, at + np.uint64(8))
+            _copy8(scratch, 16, texts, at + np.uint64(16))
             texts[at + _TEXT_LENGTH] = n
 
 

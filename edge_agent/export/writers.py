@@ -67,18 +67,18 @@ class _Replacement:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.part: Path | None = None
-        mode = 0o666
+        earlier_mode = None
         if path.is_symlink() or (path.exists() and not path.is_file()):
             self.name = path
         else:
             self.part = self._beside("part")
             self.name = self.part
             if path.exists():
-                mode = path.stat().st_mode & 0o7777
+                earlier_mode = path.stat().st_mode & 0o7777
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if self.part else os.O_TRUNC)
         self.fd = os.open(self.name, flags, 0o666)
-        if self.part is not None and mode != 0o666:
-            os.fchmod(self.fd, mode)
+        if earlier_mode is not None:  # not left to the umask
+            os.fchmod(self.fd, earlier_mode)
 
     def _beside(self, kind: str) -> Path:
         return self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.{kind}")
@@ -114,6 +114,7 @@ class _Columns:
     """Per signal of the decoder: how (and whether) it is written."""
 
     names: list[str]  # the signal column's text (the DBC name, or the mapped name)
+    message: npt.NDArray[np.int32]  # the signal's message (index)
     kinds: npt.NDArray[np.int8]
     scale: npt.NDArray[np.float64]
     offset: npt.NDArray[np.float64]
@@ -159,7 +160,8 @@ class _Columns:
             for m in decoder.messages
         ]
         every = bool((column >= 0).all())
-        return cls(names, kinds, scale, offset, column, wide_names, slots, every)
+        message = np.array([info.message_index for info in decoder.signals], np.int32)
+        return cls(names, message, kinds, scale, offset, column, wide_names, slots, every)
 
     def count(self, decoded: DecodedBatch) -> int:
         """The samples of ``decoded`` that are written: those of the signals not skipped."""
@@ -215,12 +217,13 @@ class _ValueTexts:
             entries += size
         # Zeroed (every entry "not seen"); the kernel maps the pages as they are touched.
         self.table = np.zeros(entries * _kernels.TABLE_ENTRY + 8, np.uint8)
-        self.signal_message = np.array([s.message_index for s in decoder.signals], np.int64)
         self.decimal_scale, self.decimal_offset = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.decimal_places = np.zeros(n, np.int64)
         for info in decoder.signals:
+            if info.is_float or columns.kinds[info.index] != _kernels.VALUE_FLOAT:
+                continue
             step = _decimal_step(info.scale, info.offset)
-            if columns.kinds[info.index] == _kernels.VALUE_FLOAT and not info.is_float and step:
+            if step is not None:
                 self.decimal_scale[info.index], self.decimal_offset[info.index] = step[:2]
                 self.decimal_places[info.index] = step[2]
         self.texts = np.empty(0, np.uint8)
@@ -233,9 +236,10 @@ class _ValueTexts:
         size = (len(decoded.present) + 1) * _kernels.TEXT_ENTRY
         if len(self.texts) < size:
             self.texts = np.empty(size + size // 4, np.uint8)
-        if not len(self.signal_message):  # a database without signals
+        signal_message = self._columns.message
+        if not len(signal_message):  # a database without signals
             return
-        weight = np.cumsum(decoded.message_frames[self.signal_message] + 1)
+        weight = np.cumsum(decoded.message_frames[signal_message] + 1)
         cuts = np.searchsorted(weight, np.linspace(0, weight[-1], parts + 1)[1:-1], "right")
         edges = np.unique(np.concatenate(([0], cuts, [len(weight)])))
         tasks = [
@@ -250,7 +254,7 @@ class _ValueTexts:
         _kernels.format_values(
             first,
             end,
-            self.signal_message,
+            columns.message,
             self._decoder._tables.msg_sig_start,
             decoded.message_slot0,
             decoded.message_frames,
@@ -432,14 +436,12 @@ class LongCsvWriter(_CsvWriter):
             )
             * self._row_bound
         )
-        texts = self._texts
-
         per_frame = self._frame_columns(decoded)
 
         def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
             return int(
                 _kernels.format_long(
-                    lo, hi, *per_frame, texts.texts, self._names, self._name_start, out, 0
+                    lo, hi, *per_frame, self._texts.texts, self._names, self._name_start, out, 0
                 )
             )
 
@@ -471,8 +473,6 @@ class WideCsvWriter(_CsvWriter):
 
     def write(self, decoded: DecodedBatch) -> int:
         bounds = (decoded.frame_messages >= 0).astype(np.int64) * self._row_bound
-        texts = self._texts
-
         per_frame = self._frame_columns(decoded)
 
         def run(lo: int, hi: int, out: npt.NDArray[np.uint8]) -> int:
@@ -483,7 +483,7 @@ class WideCsvWriter(_CsvWriter):
                     *per_frame,
                     len(self._columns.wide_names),
                     self._columns.column,
-                    texts.texts,
+                    self._texts.texts,
                     self._msg_names,
                     self._msg_name_start,
                     out,
@@ -582,11 +582,10 @@ class ParquetWriter:
             samples = decoded.long_form()
             keep = self._columns.kinds[samples.signals] != _kernels.VALUE_SKIP
             rows, signals = samples.rows[keep], samples.signals[keep]
-            message_index = np.array([s.message_index for s in self._decoder.signals], np.int32)
             columns = [
                 frames.timestamps[rows],
                 frames.ids[rows].astype(np.int64),
-                pa.DictionaryArray.from_arrays(message_index[signals], self._messages),
+                pa.DictionaryArray.from_arrays(self._columns.message[signals], self._messages),
                 pa.DictionaryArray.from_arrays(signals, self._signal_names),
                 self._values(signals, samples.values[keep]),
             ]

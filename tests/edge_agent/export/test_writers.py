@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -272,14 +273,20 @@ def test_output_replaces_an_earlier_file_only_when_complete(tmp_path: Path, suff
         assert pq.read_table(path).num_rows == written
 
 
-def test_output_keeps_the_earlier_files_permissions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o640, 0o666])
+def test_output_keeps_the_earlier_files_permissions(tmp_path: Path, mode: int) -> None:
+    """Whatever the umask: 0o666 is the mode a new file asks for, not the one it gets."""
     decoder = BatchDecoder(demo_catalogue().database)
     path = tmp_path / "out.csv"
     path.write_text("earlier\n")
-    path.chmod(0o640)
-    with LongCsvWriter(path, decoder) as writer:
-        writer.write(decoder.decode(_demo_frames(50)[1]))
-    assert path.stat().st_mode & 0o777 == 0o640
+    path.chmod(mode)
+    previous = os.umask(0o022)
+    try:
+        with LongCsvWriter(path, decoder) as writer:
+            writer.write(decoder.decode(_demo_frames(50)[1]))
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
     assert path.read_text().startswith("timestamp,")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
 
