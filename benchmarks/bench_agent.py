@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 _CHILD_ENV = "CAN2CARE_BENCH_CHILD"
+# The kinds of child, in the order each run spawns them.
+_KINDS = ("bare", "agent", "agent-recv", "bare-socketcan", "agent-socketcan")
 _CRASH_THRESHOLD = 40.0  # m/s^2: crash.acceleration_threshold of the example configuration
 
 
@@ -70,19 +72,27 @@ def _process_cpu() -> float:
 class _Sender(threading.Thread):
     """Replays a log onto the virtual bus at a fixed rate, in 10 ms bursts."""
 
-    def __init__(self, log: Path, rate: float, seconds: float, channel: str) -> None:
+    def __init__(self, log: Path, rate: float, seconds: float, bus: Any) -> None:
         super().__init__(name="sender", daemon=True)
-        self.log, self.rate, self.seconds, self.channel = log, rate, seconds, channel
+        self.log, self.rate, self.seconds, self.bus = log, rate, seconds, bus
         self.sent = 0
         self.started = threading.Event()
         self.cpu = 0.0  # the thread's CPU time when it ended
+        self.elapsed = 0.0  # seconds from its first frame to its last
         self.crash_index: int | None = None  # the frame whose send time is recorded
         self.crash_sent_at: float | None = None
 
     def run(self) -> None:
-        import can
+        send = self.bus.send
+        out = getattr(self.bus, "socket", None)
+        if out is not None:
+            # A Unix socket pair: frames go in as a CAN controller's reach the kernel, queued
+            # while the socket has room (python-can's send would wait at a quarter full).
+            from can.interfaces.socketcan.socketcan import build_can_frame
 
-        bus = can.Bus(interface="virtual", channel=self.channel)
+            def send(message: Any, timeout: float | None = None) -> None:
+                out.send(build_can_frame(message))
+
         total = int(self.rate * self.seconds)
         burst = max(1, int(self.rate / 100))
         start = time.monotonic()
@@ -92,7 +102,7 @@ class _Sender(threading.Thread):
                 for messages in _read_frames(self.log, burst):
                     mark = self.crash_index
                     for k, message in enumerate(messages):
-                        bus.send(message)
+                        send(message, 1.0)
                         if mark is not None and self.sent + k == mark:
                             self.crash_sent_at = time.time()
                     self.sent += len(messages)
@@ -102,8 +112,8 @@ class _Sender(threading.Thread):
                     if delay > 0:
                         time.sleep(delay)
         finally:
-            bus.shutdown()
             self.cpu = time.thread_time()
+            self.elapsed = time.monotonic() - start
 
 
 # A frame in the sender's file: timestamp, id, flags (FrameFlag), length, then the payload.
@@ -165,22 +175,35 @@ def _read_frames(path: Path, burst: int) -> Any:
 
 
 class _Monitor(threading.Thread):
-    """Samples resident memory and the receive queue's backlog every 0.2 s once sending
-    has begun (the start-up's own peak is VmHWM's)."""
+    """Samples resident memory and the receive backlog every 0.2 s once sending has begun
+    (the start-up's own peak is VmHWM's): the virtual bus's queue in frames, a Unix
+    socket's in bytes (how much its sending end has in flight), as a share of its buffer."""
 
-    def __init__(self, bus: Any, started: threading.Event) -> None:
+    def __init__(self, bus: Any, sending: Any, started: threading.Event) -> None:
         super().__init__(name="monitor", daemon=True)
-        self.bus = bus
+        self.bus, self.sending = bus, sending
         self.started = started
         self.max_rss_mb = 0.0
         self.max_backlog = 0
+        self.max_buffer_fill = 0.0
 
     def run(self) -> None:
+        import fcntl
+        import socket
+        import termios
+
         self.started.wait()
+        waiting = getattr(self.bus, "queue", None)
+        out = getattr(self.sending, "socket", None)
         while True:
             time.sleep(0.2)
             self.max_rss_mb = max(self.max_rss_mb, _memory_mb("VmRSS"))
-            self.max_backlog = max(self.max_backlog, self.bus.queue.qsize())
+            if waiting is not None:
+                self.max_backlog = max(self.max_backlog, waiting.qsize())
+            elif out is not None and out.fileno() >= 0:
+                queued = struct.unpack("i", fcntl.ioctl(out, termios.TIOCOUTQ, b"\0" * 4))[0]
+                size = out.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+                self.max_buffer_fill = max(self.max_buffer_fill, queued / size)
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -191,22 +214,29 @@ def _child(args: argparse.Namespace) -> None:
         os.sched_setaffinity(0, {args.pin})
     channel = "bench"
     bus: can.BusABC
-    if args.child == "agent-recv":
+    sending: can.BusABC
+    if args.child.endswith("-socketcan"):
+        from simulators.socketpair import socketcan_pair
+
+        sending, bus = socketcan_pair(channel)
+    elif args.child == "agent-recv":
         from can.interfaces.virtual import VirtualBus
 
         class _OneByOne(VirtualBus):
-            """Not python-can's own class: the agent reads it with one ``recv`` a frame, as
-            it reads SocketCAN, instead of taking the waiting frames at once."""
+            """Not python-can's own class: the agent reads it with one ``recv`` a frame
+            instead of taking the waiting frames at once."""
 
         bus = _OneByOne(channel=channel)
+        sending = can.Bus(interface="virtual", channel=channel)
     else:
         bus = can.Bus(interface="virtual", channel=channel)
-    sender = _Sender(args.log, args.rate, args.seconds, channel)
+        sending = can.Bus(interface="virtual", channel=channel)
+    sender = _Sender(args.log, args.rate, args.seconds, sending)
     sender.crash_index = args.crash_index
-    monitor = _Monitor(bus, sender.started)
+    monitor = _Monitor(bus, sending, sender.started)
     monitor.start()
     result: dict[str, Any] = {"mode": args.child}
-    if args.child == "bare":
+    if args.child.startswith("bare"):
         sender.start()
         received = 0
         window: tuple[float, float, int, float] | None = None
@@ -264,6 +294,7 @@ def _child(args: argparse.Namespace) -> None:
     frames = end[2] - window[2]
     result.update(
         sent=sender.sent,
+        send_s=sender.elapsed,
         crash_sent_at=sender.crash_sent_at,
         received=received,
         cpu_s=cpu,
@@ -272,8 +303,10 @@ def _child(args: argparse.Namespace) -> None:
         peak_rss_mb=_memory_mb("VmHWM"),
         running_rss_mb=monitor.max_rss_mb,
         max_backlog=monitor.max_backlog,
+        max_buffer_fill=monitor.max_buffer_fill,
     )
     bus.shutdown()
+    sending.shutdown()
     print(json.dumps(result))
 
 
@@ -385,7 +418,12 @@ def main() -> None:
         help="run each child (sender and receiver threads) on this one CPU, so that the "
         "receiver reads messages made on its own core, as it does from a kernel driver",
     )
-    parser.add_argument("--child", choices=("bare", "agent", "agent-recv"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--kinds",
+        default=",".join(_KINDS),
+        help=f"the kinds of run, comma-separated (default: all: {','.join(_KINDS)})",
+    )
+    parser.add_argument("--child", choices=_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--crash-index", type=int, help=argparse.SUPPRESS)
@@ -431,21 +469,18 @@ def _parent(args: argparse.Namespace) -> None:
         print("warming numba's cache ...", flush=True)
         _spawn("agent", hour, config, args.rate, 2.0, pin=args.pin)
         (tmp / "outbox.sqlite").unlink(missing_ok=True)
-        bare: list[dict[str, Any]] = []
-        agent: list[dict[str, Any]] = []
-        one_by_one: list[dict[str, Any]] = []
+        kinds = [kind for kind in _KINDS if kind in args.kinds.split(",")]
+        results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         starts: list[float] = []
         for run in range(args.runs):
-            print(f"run {run + 1}/{args.runs}: bare loop ...", flush=True)
-            bare.append(_spawn("bare", hour, config, args.rate, args.seconds, pin=args.pin)[1])
-            for mode, results in (("agent", agent), ("agent-recv", one_by_one)):
-                print(f"run {run + 1}/{args.runs}: {mode} ...", flush=True)
+            for kind in kinds:
+                print(f"run {run + 1}/{args.runs}: {kind} ...", flush=True)
                 (tmp / "outbox.sqlite").unlink(missing_ok=True)
                 before = len(subscriber.on("v1/bench/telemetry"))
-                spawned, result = _spawn(mode, hour, config, args.rate, args.seconds, pin=args.pin)
-                results.append(result)
+                spawned, result = _spawn(kind, hour, config, args.rate, args.seconds, pin=args.pin)
+                results[kind].append(result)
                 first = subscriber.on("v1/bench/telemetry")[before:]
-                if first:
+                if kind.startswith("agent") and first:
                     starts.append(first[0].at - spawned)
         print("crash run (twice real time) ...", flush=True)
         events_before = len(subscriber.on("v1/bench/events"))
@@ -455,47 +490,88 @@ def _parent(args: argparse.Namespace) -> None:
     finally:
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    _report(args, bare, agent, one_by_one, starts, crash, events)
+    _report(args, results, starts, crash, events)
 
 
 def _report(
     args: argparse.Namespace,
-    bare: list[dict[str, Any]],
-    agent: list[dict[str, Any]],
-    one_by_one: list[dict[str, Any]],
+    results: dict[str, list[dict[str, Any]]],
     starts: list[float],
     crash: dict[str, Any],
     events: list[Any],
 ) -> None:
-    b = min(bare, key=lambda r: r["us_per_frame"])
-    a = min(agent, key=lambda r: r["us_per_frame"])
-    o = min(one_by_one, key=lambda r: r["us_per_frame"])
-    ratio = a["us_per_frame"] / b["us_per_frame"]
-    running = max(r["running_rss_mb"] for r in agent + one_by_one)
-    peak = max(r["peak_rss_mb"] for r in agent + one_by_one)
+    best = {kind: min(runs, key=lambda r: r["us_per_frame"]) for kind, runs in results.items()}
+    every = [r for runs in results.values() for r in runs]
+    agents = [r for kind, runs in results.items() if kind.startswith("agent") for r in runs]
+
+    def line(label: str, r: dict[str, Any]) -> str:
+        return (
+            f"  {label:<27}{r['us_per_frame']:.2f} us CPU/frame, "
+            f"received {r['received']:,}/{r['sent']:,}, peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+
+    def ratio(agent: str, bare: str) -> str:
+        return f"{best[agent]['us_per_frame'] / best[bare]['us_per_frame']:.2f}x"
+
     lines = [
         "",
-        f"{args.rate:,.0f} frames/s for {args.seconds:g} s on the virtual bus, best of {args.runs}"
+        f"{args.rate:,.0f} frames/s for {args.seconds:g} s, best of {args.runs}"
         + ("" if args.pin is None else f", each child on CPU {args.pin}"),
-        f"  bare python-can recv loop: {b['us_per_frame']:.2f} us CPU/frame, "
-        f"received {b['received']:,}/{b['sent']:,}, peak RSS {b['peak_rss_mb']:.0f} MB",
-        f"  whole agent:               {a['us_per_frame']:.2f} us CPU/frame, "
-        f"received {a['received']:,}/{a['sent']:,}, peak RSS {a['peak_rss_mb']:.0f} MB",
-        f"  CPU ratio agent/bare: {ratio:.2f}x (target <= 1.5x)",
-        f"  the agent reading one recv per frame (as from SocketCAN): "
-        f"{o['us_per_frame']:.2f} us CPU/frame, received {o['received']:,}/{o['sent']:,}, "
-        f"ratio {o['us_per_frame'] / b['us_per_frame']:.2f}x",
-        f"  agent: {a['batches']} batches, {a['samples_sent']:,} of {a['samples_decoded']:,} "
-        f"samples sent, {a['outbox_left']} records left in the outbox",
-        f"  all runs, us/frame: bare {[round(r['us_per_frame'], 2) for r in bare]}, "
-        f"agent {[round(r['us_per_frame'], 2) for r in agent]}, "
-        f"one recv per frame {[round(r['us_per_frame'], 2) for r in one_by_one]}",
-        f"  resident memory of the agent runs: at most {running:.0f} MB while running, "
-        f"{peak:.0f} MB peak including start-up"
-        " (target <= 150 MB)",
-        f"  receive queue backlog: at most {max(r['max_backlog'] for r in agent):,} frames "
-        f"(bare loop: {max(r['max_backlog'] for r in bare):,})",
     ]
+    if {"bare", "agent", "agent-recv"} & set(best):
+        lines.append("python-can's virtual bus:")
+    for kind, label in (("bare", "bare python-can recv loop:"), ("agent", "whole agent:")):
+        if kind in best:
+            lines.append(line(label, best[kind]))
+    if {"bare", "agent"} <= set(best):
+        lines.append(f"  CPU ratio agent/bare: {ratio('agent', 'bare')} (target <= 1.5x)")
+    if "agent-recv" in best:
+        lines.append(line("agent, one recv per frame:", best["agent-recv"]))
+        if "bare" in best:
+            lines.append(
+                f"  CPU ratio agent (one recv per frame)/bare: {ratio('agent-recv', 'bare')}"
+            )
+    if {"bare-socketcan", "agent-socketcan"} & set(best):
+        lines.append("python-can's SocketCAN bus over a Unix socket pair (simulators.socketpair):")
+    for kind, label in (
+        ("bare-socketcan", "bare python-can recv loop:"),
+        ("agent-socketcan", "whole agent:"),
+    ):
+        if kind in best:
+            lines.append(line(label, best[kind]))
+            lines.append(
+                f"    socket buffer at most {max(r['max_buffer_fill'] for r in results[kind]):.0%}"
+                " full (a CAN socket drops frames when its buffer is full)"
+            )
+    if {"bare-socketcan", "agent-socketcan"} <= set(best):
+        lines.append(f"  CPU ratio agent/bare: {ratio('agent-socketcan', 'bare-socketcan')}")
+    if agents:
+        a = agents[0]
+        lines += [
+            f"  agent: {a['batches']} batches, {a['samples_sent']:,} of "
+            f"{a['samples_decoded']:,} samples sent, {a['outbox_left']} records left in the outbox",
+            f"  resident memory of the agent runs: at most "
+            f"{max(r['running_rss_mb'] for r in agents):.0f} MB while running, "
+            f"{max(r['peak_rss_mb'] for r in agents):.0f} MB peak including start-up"
+            " (target <= 150 MB)",
+        ]
+    lines.append(
+        "  all runs, us/frame: "
+        + ", ".join(
+            f"{kind} {[round(r['us_per_frame'], 2) for r in runs]}"
+            for kind, runs in results.items()
+        )
+    )
+    lines.append(
+        f"  the sender sent {args.rate * args.seconds:,.0f} frames in at most "
+        f"{max(r['send_s'] for r in every):.2f} s a run (planned: {args.seconds:g} s)"
+    )
+    virtual = [r for kind in ("bare", "agent") for r in results.get(kind, [])]
+    if virtual:
+        lines.append(
+            "  virtual bus receive queue backlog: at most "
+            f"{max(r['max_backlog'] for r in virtual):,} frames"
+        )
     if starts:
         lines.append(
             f"  start to first telemetry at the subscriber: {min(starts):.2f} s best, "
@@ -510,7 +586,7 @@ def _report(
         lines.append("  crash: no event arrived")
     print("\n".join(lines))
     if args.raw:
-        for r in [*bare, *agent, *one_by_one, crash]:
+        for r in [*(r for runs in results.values() for r in runs), crash]:
             print(json.dumps(r))
 
 

@@ -212,7 +212,7 @@ def _taker(
     from can.interfaces.virtual import VirtualBus
 
     waiting = getattr(bus, "queue", None)
-    if recv == bus.recv or type(bus) is not VirtualBus or not isinstance(waiting, queue.Queue):
+    if recv == bus.recv:
 
         def take_each(limit: int) -> list[can.Message]:
             messages = []
@@ -224,6 +224,21 @@ def _taker(
             return messages
 
         return take_each
+    internal = bus._recv_internal
+    if type(bus) is not VirtualBus or not isinstance(waiting, queue.Queue):
+
+        def take_each_internal(limit: int) -> list[can.Message]:
+            # as take_each, calling the backend itself (see _reader)
+            messages: list[can.Message] = []
+            append = messages.append
+            for _ in range(min(limit, _CLOCK_EVERY)):
+                message = internal(0.0)[0]
+                if message is None:
+                    break
+                append(message)
+            return messages
+
+        return take_each_internal
 
     source: queue.Queue[can.Message] = waiting
     left: list[can.Message] = []

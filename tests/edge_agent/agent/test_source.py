@@ -15,6 +15,7 @@ from edge_agent.agent import BusSource, LogSource, SourceError, messages_to_batc
 from edge_agent.config import BatchingConfig, CanConfig
 from edge_agent.frames import FrameBatch, FrameFlag
 from simulators import frame_messages, write_log
+from simulators.socketpair import socketcan_pair
 
 from .._drive import catalogue, urban_frames
 
@@ -203,3 +204,95 @@ def test_waiting_frames_are_taken_in_order_across_batches(kind: str) -> None:
     assert max(len(b) for b in batches) <= 64
     numbers = [int.from_bytes(row[:2].tobytes(), "big") for b in batches for row in b.data]
     assert numbers == (list(range(1, 1000, 2)) if kind == "python filters" else list(range(1000)))
+
+
+def _special_frames() -> list[can.Message]:
+    """A remote, an error and two CAN FD frames (one with both FD flags)."""
+    return [
+        can.Message(arbitration_id=0x1ABCDEF0, is_extended_id=True, is_remote_frame=True, dlc=6),
+        can.Message(arbitration_id=0x0, is_error_frame=True, is_extended_id=False),
+        can.Message(
+            arbitration_id=0x2B0,
+            is_fd=True,
+            bitrate_switch=True,
+            error_state_indicator=True,
+            data=bytes(range(64)),
+            is_extended_id=False,
+        ),
+        can.Message(arbitration_id=0x1F0, is_fd=True, data=bytes(12), is_extended_id=True),
+    ]
+
+
+def test_bus_source_reads_python_cans_socketcan_bus() -> None:
+    """The SocketCAN path: python-can's own SocketCAN receive code (over a Unix socket
+    pair), one receive call a frame. A drive's frames and the special kinds arrive in
+    order, in batches of at most max_frames, with their flags, lengths and payloads, and
+    the socket's receive times."""
+    frames = urban_frames().slice(0, 3000)
+    sending, receiving = socketcan_pair()
+    messages = [*frame_messages(frames), *_special_frames()]
+    start = time.time()
+
+    def send() -> None:
+        for message in messages:
+            sending.send(message, 1.0)  # waits while the socket's buffer is full
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    source = BusSource(receiving, BatchingConfig(max_frames=256, max_latency_ms=5), idle_s=0.5)
+    batches: list[FrameBatch] = []
+    for batch in source.batches():
+        assert len(batch), "the source went idle before every frame arrived"
+        batches.append(batch)
+        if sum(len(b) for b in batches) >= len(messages):
+            break
+    thread.join(10)
+    source.close()
+    sending.shutdown()
+    got = FrameBatch.concat(batches)
+    assert max(len(b) for b in batches) <= 256
+    assert len(got) == len(messages)
+    drive = got.slice(0, len(frames))
+    assert np.array_equal(drive.ids, frames.ids)
+    assert np.array_equal(drive.flags, frames.flags)
+    assert np.array_equal(drive.lengths, frames.lengths)
+    assert np.array_equal(drive.data[:, :8], frames.data[:, :8])
+    special = got.slice(len(frames), len(got))
+    assert special.ids.tolist() == [0x1ABCDEF0, 0x0, 0x2B0, 0x1F0]
+    assert special.flags.tolist() == [
+        FrameFlag.EXTENDED | FrameFlag.REMOTE,
+        FrameFlag.ERROR,
+        FrameFlag.FD | FrameFlag.BRS | FrameFlag.ESI,
+        FrameFlag.EXTENDED | FrameFlag.FD,
+    ]
+    assert special.lengths.tolist() == [6, 0, 64, 12]
+    assert special.payload(2) == bytes(range(64))
+    assert not special.data[0].any()  # a remote frame has no payload
+    assert start <= got.timestamps[0] and np.all(np.diff(got.timestamps) >= 0)
+    assert got.timestamps[-1] <= time.time()
+
+
+def test_socketcan_bus_filters_in_python_without_kernel_filters() -> None:
+    """A bus with no filters below Python gets none from the agent, and the filters a user
+    sets on it hold (python-can's ``recv`` applies them)."""
+    from edge_agent.agent.source import apply_kernel_filters
+
+    sending, receiving = socketcan_pair()
+    assert not apply_kernel_filters(receiving, catalogue().database)
+    assert not receiving.filters
+    receiving.set_filters([{"can_id": 0x101, "can_mask": 0x7FF, "extended": False}])
+    for i in range(60):  # fewer than the socket takes unread
+        sending.send(
+            can.Message(arbitration_id=0x100 + i % 2, data=bytes([i]), is_extended_id=False)
+        )
+    source = BusSource(receiving, BatchingConfig(max_frames=64, max_latency_ms=5), idle_s=0.05)
+    batches = []
+    for batch in source.batches():
+        if not len(batch):
+            break
+        batches.append(batch)
+    source.close()
+    sending.shutdown()
+    got = FrameBatch.concat(batches)
+    assert got.ids.tolist() == [0x101] * 30
+    assert got.data[:, 0].tolist() == list(range(1, 60, 2))

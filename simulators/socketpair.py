@@ -1,0 +1,50 @@
+"""python-can's SocketCAN bus over a Unix socket pair, for machines without ``vcan``.
+
+`socketcan_pair` gives two `SocketpairBus` ends: each is python-can's `SocketcanBus`, its
+own ``send``, ``recv`` and frame layout (``struct can_frame`` / ``canfd_frame``, receive
+times from ``SO_TIMESTAMPNS``), on one end of a Unix datagram socket pair instead of a raw
+CAN socket. What one end sends, the other receives, in order; a sender waits when the
+receiver is about 280 frames behind (the socket's buffer), where a CAN socket would drop.
+
+It stands in for the kernel's CAN stack where there is none (tests, benchmarks): the agent
+reads it as it reads SocketCAN, one python-can receive call a frame. There is no kernel
+filtering: python-can filters in Python, as on buses without driver filters.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import can
+from can import CanProtocol
+from can.interfaces.socketcan import SocketcanBus, constants
+
+__all__ = ["SocketpairBus", "socketcan_pair"]
+
+
+class SocketpairBus(SocketcanBus):
+    """python-can's `SocketcanBus` on an already connected Unix datagram socket."""
+
+    # A Unix socket has no CAN filters: python-can filters in Python (`can.BusABC`'s own).
+    _apply_filters = can.BusABC._apply_filters
+
+    def __init__(self, sock: socket.socket, channel: str = "socketpair", *, fd: bool = True):
+        # SocketcanBus.__init__ opens and binds a raw CAN socket; this sets what it sets
+        # and takes the given socket instead.
+        sock.setsockopt(socket.SOL_SOCKET, constants.SO_TIMESTAMPNS, 1)
+        self.socket = sock
+        self.channel = channel
+        self.channel_info = f"socketpair channel '{channel}'"
+        self._bcm_sockets: dict[str, socket.socket] = {}
+        self._is_filtered = False
+        self._task_id = 0
+        self._task_id_guard = threading.Lock()
+        self._can_protocol = CanProtocol.CAN_FD if fd else CanProtocol.CAN_20
+        can.BusABC.__init__(self, channel=channel)
+
+
+def socketcan_pair(channel: str = "socketpair") -> tuple[SocketpairBus, SocketpairBus]:
+    """Two connected ends; frames sent on either are received on the other."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    return SocketpairBus(a, channel), SocketpairBus(b, channel)
