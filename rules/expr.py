@@ -30,7 +30,6 @@ an `ExpressionError` quoting the text with the column.
 from __future__ import annotations
 
 import ast
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from can2care.durations import parse_duration
+from can2care.expressions import ClosureCompiler, dotted_path, is_boolean
 
 from .errors import ExpressionError
 
@@ -48,13 +48,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 _Node = Callable[["EvalContext"], Any]
 
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
-}  # fmt: skip
-_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-}  # fmt: skip
 _WINDOWED = ("min", "max", "mean", "delta", "rate")
 _CONTEXT_ROOTS = ("service", "vehicle")
 
@@ -124,18 +117,7 @@ def compile_condition(text: str) -> Condition:
     )  # fmt: skip
 
 
-def _path(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-class _Compiler:
+class _Compiler(ClosureCompiler["EvalContext"]):
     def __init__(self, text: str) -> None:
         self.text = text
         self.signals: set[str] = set()
@@ -149,52 +131,18 @@ class _Compiler:
         column = getattr(node, "col_offset", 0) + (0 if line == 1 else 1)
         return ExpressionError(self.text, problem, max(column, 1))
 
-    def node(self, node: ast.AST) -> _Node:
-        if isinstance(node, ast.BoolOp):
-            parts = [self.condition(v) for v in node.values]
-            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+    def constant(self, node: ast.Constant) -> _Node:
+        value = node.value
+        if isinstance(value, bool):
+            return lambda _ctx: value
+        if isinstance(value, int | float):
+            number = float(value)
+            return lambda _ctx: number
+        raise self.fail(node, f"{value!r} is not a number (text is only for durations)")
 
-            def boolean(ctx: EvalContext) -> Any:
-                result = parts[0](ctx)
-                for part in parts[1:]:
-                    result = combine(result, part(ctx))
-                return result
-
-            return boolean
-        if isinstance(node, ast.UnaryOp):
-            operand = self.node(node.operand)
-            if isinstance(node.op, ast.Not):
-                inner = self.condition(node.operand)
-                return lambda ctx: np.logical_not(inner(ctx))
-            if isinstance(node.op, ast.USub):
-                return lambda ctx: -operand(ctx)
-            if isinstance(node.op, ast.UAdd):
-                return operand
-            raise self.fail(node, "this operator is not allowed")
-        if isinstance(node, ast.Compare):
-            return self.compare(node)
-        if isinstance(node, ast.BinOp):
-            op = _ARITH.get(type(node.op))
-            if op is None:
-                raise self.fail(node, "only + - * / are allowed")
-            left, right = self.number(node.left), self.number(node.right)
-            return lambda ctx: op(left(ctx), right(ctx))
-        if isinstance(node, ast.Call):
-            return self.call(node)
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool):
-                return lambda _ctx: value
-            if isinstance(value, int | float):
-                number = float(value)
-                return lambda _ctx: number
-            raise self.fail(node, f"{value!r} is not a number (text is only for durations)")
-        path = _path(node)
-        if path is not None:
-            return self.name(node, path)
-        raise self.fail(node, f"{type(node).__name__} is not allowed")
-
-    def name(self, node: ast.AST, path: str) -> _Node:
+    def name(self, node: ast.Attribute | ast.Name, path: str | None) -> _Node:
+        if path is None:
+            raise self.fail(node, f"{type(node).__name__} is not allowed")
         root = path.split(".", 1)[0]
         if root == "Vehicle" and "." in path:
             self.signals.add(path)
@@ -212,29 +160,9 @@ class _Compiler:
         return self.node(node)
 
     def number(self, node: ast.AST) -> _Node:
-        if isinstance(node, ast.BoolOp | ast.Compare) or (
-            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-        ):
+        if is_boolean(node):
             raise self.fail(node, "a condition is not a number")
         return self.node(node)
-
-    def compare(self, node: ast.Compare) -> _Node:
-        operands = [self.number(node.left)] + [self.number(c) for c in node.comparators]
-        ops = []
-        for op in node.ops:
-            function = _COMPARE.get(type(op))
-            if function is None:
-                raise self.fail(node, "only == != < <= > >= compare")
-            ops.append(function)
-
-        def compare(ctx: EvalContext) -> Any:
-            values = [o(ctx) for o in operands]
-            result = ops[0](values[0], values[1])
-            for i, op in enumerate(ops[1:], start=1):
-                result = np.logical_and(result, op(values[i], values[i + 1]))
-            return result
-
-        return compare
 
     def duration(self, node: ast.AST, function: str) -> int:
         if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
@@ -245,7 +173,7 @@ class _Compiler:
         return round(seconds * 1000)
 
     def signal(self, node: ast.AST, function: str) -> str:
-        path = _path(node)
+        path = dotted_path(node)
         if path is None or not path.startswith("Vehicle."):
             raise self.fail(node, f"{function}() takes a signal (a VSS path) here")
         self.signals.add(path)
@@ -299,9 +227,7 @@ class _Compiler:
 
 def _is_condition(node: ast.AST) -> bool:
     """Whether ``node`` yields booleans: a comparison, and/or/not, held(), True/False."""
-    if isinstance(node, ast.BoolOp | ast.Compare):
-        return True
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+    if is_boolean(node):
         return True
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return node.func.id == "held"

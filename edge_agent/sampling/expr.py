@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import ast
 import difflib
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from can2care.expressions import ClosureCompiler, dotted_path, is_boolean
 
 from ..wire import WireSchema
 from .errors import ExpressionError
@@ -34,25 +35,12 @@ FloatArray = npt.NDArray[np.float64]
 Columns = Mapping[int, FloatArray]
 _Node = Callable[[Columns], Any]  # returns a float or bool array, or a scalar
 
-_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-}
-_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
 _FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "abs": (np.abs, 1, 1),
     "min": (np.minimum, 2, 2),
     "max": (np.maximum, 2, 2),
 }
+_STRING = "a string can only be compared with a signal that has a value table"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,7 +72,7 @@ def compile_expression(text: str, schema: WireSchema, *, where: str = "expressio
             _message(where, text, exc.offset, f"syntax error: {exc.msg}")
         ) from None
     compiler = _Compiler(text.strip(), schema, where)
-    node = compiler.compile(tree.body)
+    node = compiler.node(tree.body)
     if not compiler.signals:
         raise ExpressionError(_message(where, text, None, "reads no signal, so it never changes"))
     return Expression(text.strip(), tuple(sorted(compiler.signals)), node)
@@ -96,7 +84,7 @@ def _message(where: str, text: str, col: int | None, problem: str) -> str:
     return f"{head}{problem}{pointer}: {text.strip()!r}"
 
 
-class _Compiler:
+class _Compiler(ClosureCompiler[Columns]):
     def __init__(self, text: str, schema: WireSchema, where: str) -> None:
         self.text = text
         self.schema = schema
@@ -110,98 +98,36 @@ class _Compiler:
             _message(self.where, self.text, None if col is None else col + 1, problem)
         )
 
-    def compile(self, node: ast.AST) -> _Node:
-        if isinstance(node, ast.BoolOp):
-            parts = [self.compile_bool(v) for v in node.values]
-            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-
-            def boolop(c: Columns) -> Any:
-                result = parts[0](c)
-                for part in parts[1:]:
-                    result = combine(result, part(c))
-                return result
-
-            return boolop
-        if isinstance(node, ast.UnaryOp):
-            if isinstance(node.op, ast.Not):
-                inner = self.compile_bool(node.operand)
-                return lambda c: np.logical_not(inner(c))
-            if isinstance(node.op, ast.USub):
-                operand = self.compile_number(node.operand)
-                return lambda c: -operand(c)
-            if isinstance(node.op, ast.UAdd):
-                return self.compile_number(node.operand)
-            raise self.fail(node, "this operator is not allowed")
-        if isinstance(node, ast.Compare):
-            return self.compile_compare(node)
-        if isinstance(node, ast.BinOp):
-            op = _ARITH.get(type(node.op))
-            if op is None:
-                raise self.fail(node, "only + - * / are allowed")
-            left, right = self.compile_number(node.left), self.compile_number(node.right)
-            return lambda c: op(left(c), right(c))
-        if isinstance(node, ast.Call):
-            return self.compile_call(node)
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool | int | float):
-                number = float(value)
-                return lambda c: number
-            raise self.fail(
-                node, "a string can only be compared with a signal that has a value table"
-            )
-        if isinstance(node, ast.Attribute | ast.Name):
-            return self.compile_signal(node)
-        raise self.fail(node, f"{type(node).__name__} is not allowed")
-
-    def compile_bool(self, node: ast.AST) -> _Node:
-        inner = self.compile(node)
-        if isinstance(node, ast.BoolOp | ast.Compare) or (
-            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-        ):
+    def condition(self, node: ast.AST) -> _Node:
+        inner = self.node(node)
+        if is_boolean(node):
             return inner
         # A number as a condition: true when non-zero (NaN, not seen yet, is false).
         return lambda c: np.nan_to_num(np.asarray(inner(c), np.float64), nan=0.0) != 0.0
 
-    def compile_number(self, node: ast.AST) -> _Node:
+    def number(self, node: ast.AST) -> _Node:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            raise self.fail(
-                node, "a string can only be compared with a signal that has a value table"
-            )
-        return self.compile(node)
+            raise self.fail(node, _STRING)
+        return self.node(node)
 
-    def compile_compare(self, node: ast.Compare) -> _Node:
-        for op in node.ops:
-            if type(op) not in _COMPARE:
-                raise self.fail(node, "only == != < <= > >= comparisons are allowed")
-        operands = [node.left, *node.comparators]
-        compiled: list[_Node] = []
-        for i, operand in enumerate(operands):
-            if isinstance(operand, ast.Constant) and isinstance(operand.value, str):
-                neighbours = [operands[j] for j in (i - 1, i + 1) if 0 <= j < len(operands)]
-                compiled.append(self.compile_label(operand, neighbours))
-            else:
-                compiled.append(self.compile_number(operand))
-        ops = []
-        for op in node.ops:
-            fn = _COMPARE.get(type(op))
-            if fn is None:
-                raise self.fail(node, "only == != < <= > >= comparisons are allowed")
-            ops.append(fn)
+    def constant(self, node: ast.Constant) -> _Node:
+        value = node.value
+        if isinstance(value, bool | int | float):
+            number = float(value)
+            return lambda c: number
+        raise self.fail(node, _STRING)
 
-        def compare(c: Columns) -> Any:
-            values = [part(c) for part in compiled]
-            result = ops[0](values[0], values[1])
-            for i in range(1, len(ops)):
-                result = np.logical_and(result, ops[i](values[i], values[i + 1]))
-            return result
+    def comparand(self, operands: Sequence[ast.expr], i: int) -> _Node:
+        operand = operands[i]
+        if isinstance(operand, ast.Constant) and isinstance(operand.value, str):
+            neighbours = [operands[j] for j in (i - 1, i + 1) if 0 <= j < len(operands)]
+            return self.label(operand, neighbours)
+        return self.number(operand)
 
-        return compare
-
-    def compile_label(self, node: ast.Constant, neighbours: list[ast.expr]) -> _Node:
+    def label(self, node: ast.Constant, neighbours: list[ast.expr]) -> _Node:
         label = str(node.value)
         for other in neighbours:
-            path = _path(other)
+            path = dotted_path(other)
             if path is None or path not in self._paths:
                 continue
             spec = self._paths[path]
@@ -215,23 +141,19 @@ class _Compiler:
                     return lambda c: value
             known = ", ".join(sorted(spec.choices.values())) or "none"
             raise self.fail(node, f"{path} has no value {label!r} (its values: {known})")
-        raise self.fail(node, "a string can only be compared with a signal that has a value table")
+        raise self.fail(node, _STRING)
 
-    def compile_call(self, node: ast.Call) -> _Node:
+    def call(self, node: ast.Call) -> _Node:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in _FUNCTIONS or node.keywords:
             raise self.fail(node, f"only {', '.join(_FUNCTIONS)} can be called")
         fn, least, most = _FUNCTIONS[name]
         if not least <= len(node.args) <= most:
             raise self.fail(node, f"{name}() takes {least} argument{'s' * (least > 1)}")
-        args = [self.compile_number(a) for a in node.args]
+        args = [self.number(a) for a in node.args]
         return lambda c: fn(*(a(c) for a in args))
 
-    def compile_signal(self, node: ast.Attribute | ast.Name) -> _Node:
-        path = _path(node)
-        if path in ("True", "False"):
-            value = 1.0 if path == "True" else 0.0
-            return lambda c: value
+    def name(self, node: ast.Attribute | ast.Name, path: str | None) -> _Node:
         if path is None or path not in self._paths:
             close = difflib.get_close_matches(path or "", self._paths, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -239,14 +161,3 @@ class _Compiler:
         number = self._paths[path].number
         self.signals.add(number)
         return lambda c: c[number]
-
-
-def _path(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
