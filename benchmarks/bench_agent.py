@@ -1,19 +1,23 @@
-"""The edge agent's cost: CPU against a bare python-can receive loop, memory, start-up, and
-the crash-to-subscriber latency, all against a private Mosquitto.
+"""The edge agent's cost (CPU against a bare python-can receive loop, memory, start-up) and
+its crash-to-subscriber latency, against a private Mosquitto.
 
 Each measurement runs in a child process of its own (so its memory is its own): a sender
-thread replays a simulated drive (the demo EV, WLTP-like cycle) onto python-can's
-``virtual`` bus at ``--rate`` frames/s for ``--seconds``; the receiver is either a bare
-``bus.recv()`` loop or the whole agent (decode, sampling, captures, crash detection, wire
-codec, durable outbox, MQTT). CPU is the process's CPU time minus the sender thread's, over
-the steady part of the run; the kinds of child alternate, and the best of ``--runs`` of
-each counts.
+thread replays a simulated drive (the demo EV, WLTP-like cycle) at ``--rate`` frames/s for
+``--seconds``; the receiver is either a bare ``bus.recv()`` loop or the whole agent (decode,
+sampling, captures, crash detection, wire codec, durable outbox, MQTT). CPU is the process's
+CPU time minus the sender thread's, over the steady part of the run; each run spawns every
+kind in turn, and the best of ``--runs`` of each counts. The kinds (``--kinds``):
 
-The agent takes the frames waiting on python-can's ``virtual`` bus all at once (one lock of
-its queue); a third kind of child runs the agent on a subclass of that bus, which it reads
-as it reads SocketCAN, one ``recv`` a frame, and reports that ratio too.
+* ``bare``, ``agent``: python-can's ``virtual`` bus, which the agent takes all waiting frames
+  from at once (one lock of its queue); the acceptance target is this pair's ratio;
+* ``agent-recv``: the agent on a subclass of the ``virtual`` bus, read one receive call per
+  frame (a worst case: no bus is read that way);
+* ``bare-socketcan``, ``agent-socketcan``: python-can's own SocketCAN bus code over a Unix
+  socket pair (`simulators.socketpair`), read one receive call per frame as on a gateway; the
+  sender writes each frame into the socket as the kernel queues a controller's frames.
 
     python -m benchmarks.bench_agent [--rate 18000] [--seconds 60] [--runs 2] [--pin CPU]
+                                     [--kinds bare,agent,...] [--raw]
 
 With ``--pin`` each child runs on one CPU: python-can's ``virtual`` bus hands the receiver
 message objects that the sender thread made, and when that thread runs on the other core

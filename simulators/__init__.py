@@ -14,7 +14,9 @@ own (`FrameEncoder`); logs and buses are the edges (`write_log`, `send_frames`,
 `build_suite` makes a labelled scenario suite of many drives and `observe_drive` runs one
 through the edge agent's pipeline offline (``simulators.suite``; it imports the agent on first
 use). `Fleet` (``simulators.fleet``, imported on first use: it needs paho-mqtt) is a load generator
-of many simulated vehicles publishing telemetry to an MQTT broker.
+of many simulated vehicles publishing telemetry to an MQTT broker. `simulators.socketpair`
+(imported on its own) is python-can's SocketCAN bus over a Unix socket pair, for machines
+without a kernel CAN stack.
 
 Errors::
 
