@@ -8,22 +8,12 @@ import can
 
 from simulators.socketpair import socketcan_pair
 
+from ..can_messages import every_kind
+
 
 def test_every_kind_of_frame_crosses_the_pair_in_order_both_ways() -> None:
     a, b = socketcan_pair("pair0")
-    sent = [
-        can.Message(arbitration_id=0x123, data=b"\x01\x02", is_extended_id=False),
-        can.Message(arbitration_id=0x1ABCDEF0, is_extended_id=True, is_remote_frame=True, dlc=3),
-        can.Message(arbitration_id=0x0, is_error_frame=True, is_extended_id=False),
-        can.Message(
-            arbitration_id=0x2B0,
-            is_fd=True,
-            bitrate_switch=True,
-            error_state_indicator=True,
-            data=bytes(range(64)),
-            is_extended_id=False,
-        ),
-    ]
+    sent = every_kind()
     before = time.time()
     for each in sent:
         a.send(each)

@@ -13,10 +13,11 @@ from can.interfaces.virtual import VirtualBus
 
 from edge_agent.agent import BusSource, LogSource, SourceError, messages_to_batch, open_source
 from edge_agent.config import BatchingConfig, CanConfig
-from edge_agent.frames import FrameBatch, FrameFlag
+from edge_agent.frames import FrameBatch
 from simulators import frame_messages, write_log
 from simulators.socketpair import socketcan_pair
 
+from ...can_messages import EVERY_KIND_FLAGS, EVERY_KIND_LENGTHS, every_kind
 from .._drive import catalogue, urban_frames
 
 
@@ -43,38 +44,25 @@ def test_messages_to_batch_keeps_every_field() -> None:
 
 
 def test_messages_to_batch_flags_remote_error_and_fd() -> None:
-    messages = [
-        can.Message(timestamp=1.0, arbitration_id=0x123, data=b"\x01\x02", is_extended_id=False),
-        can.Message(
-            timestamp=2.0,
-            arbitration_id=0x1ABCDEF0,
-            is_extended_id=True,
-            is_remote_frame=True,
-            dlc=6,
-        ),
-        can.Message(timestamp=3.0, arbitration_id=0x0, is_error_frame=True, is_extended_id=False),
-        can.Message(
-            timestamp=4.0,
-            arbitration_id=0x2B0,
-            is_fd=True,
-            bitrate_switch=True,
-            error_state_indicator=True,
-            data=bytes(range(64)),
-            is_extended_id=False,
-        ),
-    ]
-    batch = messages_to_batch(messages)
-    assert batch.flags.tolist() == [
-        0,
-        FrameFlag.EXTENDED | FrameFlag.REMOTE,
-        FrameFlag.ERROR,
-        FrameFlag.FD | FrameFlag.BRS | FrameFlag.ESI,
-    ]
-    assert batch.lengths.tolist() == [2, 6, 0, 64]
-    assert batch.data.shape == (4, 64)
+    batch = messages_to_batch(every_kind())
+    assert batch.flags.tolist() == EVERY_KIND_FLAGS
+    assert batch.lengths.tolist() == EVERY_KIND_LENGTHS
+    assert batch.timestamps.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert batch.data.shape == (5, 64)
     assert batch.payload(3) == bytes(range(64))
     assert batch.payload(0) == b"\x01\x02"
     assert messages_to_batch([]).timestamps.size == 0
+
+
+def _until_idle(source: BusSource) -> list[FrameBatch]:
+    """The source's batches up to its first empty one (nothing more waiting)."""
+    batches = []
+    for batch in source.batches():
+        if not len(batch):
+            break
+        batches.append(batch)
+    source.close()
+    return batches
 
 
 def test_bus_source_batches_by_size_and_latency() -> None:
@@ -194,33 +182,11 @@ def test_waiting_frames_are_taken_in_order_across_batches(kind: str) -> None:
     for i in range(1000):
         sender.send(can.Message(arbitration_id=0x100 + i % 2, data=i.to_bytes(2, "big") * 4))
     source = BusSource(receiver, BatchingConfig(max_frames=64, max_latency_ms=5), idle_s=0.01)
-    batches = []
-    for batch in source.batches():
-        if not len(batch):
-            break
-        batches.append(batch)
-    source.close()
+    batches = _until_idle(source)
     sender.shutdown()
     assert max(len(b) for b in batches) <= 64
     numbers = [int.from_bytes(row[:2].tobytes(), "big") for b in batches for row in b.data]
     assert numbers == (list(range(1, 1000, 2)) if kind == "python filters" else list(range(1000)))
-
-
-def _special_frames() -> list[can.Message]:
-    """A remote, an error and two CAN FD frames (one with both FD flags)."""
-    return [
-        can.Message(arbitration_id=0x1ABCDEF0, is_extended_id=True, is_remote_frame=True, dlc=6),
-        can.Message(arbitration_id=0x0, is_error_frame=True, is_extended_id=False),
-        can.Message(
-            arbitration_id=0x2B0,
-            is_fd=True,
-            bitrate_switch=True,
-            error_state_indicator=True,
-            data=bytes(range(64)),
-            is_extended_id=False,
-        ),
-        can.Message(arbitration_id=0x1F0, is_fd=True, data=bytes(12), is_extended_id=True),
-    ]
 
 
 def test_bus_source_reads_python_cans_socketcan_bus() -> None:
@@ -230,7 +196,7 @@ def test_bus_source_reads_python_cans_socketcan_bus() -> None:
     the socket's receive times."""
     frames = urban_frames().slice(0, 3000)
     sending, receiving = socketcan_pair()
-    messages = [*frame_messages(frames), *_special_frames()]
+    messages = [*frame_messages(frames), *every_kind()]
     start = time.time()
 
     def send() -> None:
@@ -258,16 +224,11 @@ def test_bus_source_reads_python_cans_socketcan_bus() -> None:
     assert np.array_equal(drive.lengths, frames.lengths)
     assert np.array_equal(drive.data[:, :8], frames.data[:, :8])
     special = got.slice(len(frames), len(got))
-    assert special.ids.tolist() == [0x1ABCDEF0, 0x0, 0x2B0, 0x1F0]
-    assert special.flags.tolist() == [
-        FrameFlag.EXTENDED | FrameFlag.REMOTE,
-        FrameFlag.ERROR,
-        FrameFlag.FD | FrameFlag.BRS | FrameFlag.ESI,
-        FrameFlag.EXTENDED | FrameFlag.FD,
-    ]
-    assert special.lengths.tolist() == [6, 0, 64, 12]
-    assert special.payload(2) == bytes(range(64))
-    assert not special.data[0].any()  # a remote frame has no payload
+    assert special.ids.tolist() == [m.arbitration_id for m in every_kind()]
+    assert special.flags.tolist() == EVERY_KIND_FLAGS
+    assert special.lengths.tolist() == EVERY_KIND_LENGTHS
+    assert special.payload(3) == bytes(range(64))
+    assert not special.data[1].any()  # a remote frame has no payload
     assert start <= got.timestamps[0] and np.all(np.diff(got.timestamps) >= 0)
     assert got.timestamps[-1] <= time.time()
 
@@ -286,13 +247,7 @@ def test_socketcan_bus_filters_in_python_without_kernel_filters() -> None:
             can.Message(arbitration_id=0x100 + i % 2, data=bytes([i]), is_extended_id=False)
         )
     source = BusSource(receiving, BatchingConfig(max_frames=64, max_latency_ms=5), idle_s=0.05)
-    batches = []
-    for batch in source.batches():
-        if not len(batch):
-            break
-        batches.append(batch)
-    source.close()
+    got = FrameBatch.concat(_until_idle(source))
     sending.shutdown()
-    got = FrameBatch.concat(batches)
     assert got.ids.tolist() == [0x101] * 30
     assert got.data[:, 0].tolist() == list(range(1, 60, 2))
