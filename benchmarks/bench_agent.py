@@ -74,7 +74,8 @@ def _process_cpu() -> float:
 
 
 class _Sender(threading.Thread):
-    """Replays a log onto the virtual bus at a fixed rate, in 10 ms bursts."""
+    """Replays a frame file onto its bus (the virtual bus, or the sending end of a socket
+    pair) at a fixed rate, in 10 ms bursts."""
 
     def __init__(self, log: Path, rate: float, seconds: float, bus: Any) -> None:
         super().__init__(name="sender", daemon=True)
@@ -204,9 +205,12 @@ class _Monitor(threading.Thread):
             self.max_rss_mb = max(self.max_rss_mb, _memory_mb("VmRSS"))
             if waiting is not None:
                 self.max_backlog = max(self.max_backlog, waiting.qsize())
-            elif out is not None and out.fileno() >= 0:
-                queued = struct.unpack("i", fcntl.ioctl(out, termios.TIOCOUTQ, b"\0" * 4))[0]
-                size = out.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            elif out is not None:
+                try:
+                    queued = struct.unpack("i", fcntl.ioctl(out, termios.TIOCOUTQ, b"\0" * 4))[0]
+                    size = out.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+                except (OSError, ValueError):  # closed at the end of the run
+                    return
                 self.max_buffer_fill = max(self.max_buffer_fill, queued / size)
 
 
@@ -433,6 +437,11 @@ def main() -> None:
     parser.add_argument("--crash-index", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(args.kinds.split(",")) - set(_KINDS)
+    if unknown:
+        parser.error(f"--kinds: unknown {', '.join(sorted(unknown))}; known: {', '.join(_KINDS)}")
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
     if args.prepare:
         print(_write_logs(args.prepare)[2])
         return
@@ -550,9 +559,10 @@ def _report(
     if {"bare-socketcan", "agent-socketcan"} <= set(best):
         lines.append(f"  CPU ratio agent/bare: {ratio('agent-socketcan', 'bare-socketcan')}")
     if agents:
-        a = agents[0]
+        kind = next(k for k in ("agent", "agent-recv", "agent-socketcan") if k in best)
+        a = best[kind]
         lines += [
-            f"  agent: {a['batches']} batches, {a['samples_sent']:,} of "
+            f"  {kind}, best run: {a['batches']} batches, {a['samples_sent']:,} of "
             f"{a['samples_decoded']:,} samples sent, {a['outbox_left']} records left in the outbox",
             f"  resident memory of the agent runs: at most "
             f"{max(r['running_rss_mb'] for r in agents):.0f} MB while running, "

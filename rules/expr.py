@@ -155,9 +155,10 @@ class _Compiler(ClosureCompiler["EvalContext"]):
         )
 
     def condition(self, node: ast.AST) -> _Node:
+        compiled = self.node(node)  # its own errors first: an unknown name, say
         if not _is_condition(node):
             raise self.fail(node, "a number is not a condition (compare it)")
-        return self.node(node)
+        return compiled
 
     def number(self, node: ast.AST) -> _Node:
         if is_boolean(node):

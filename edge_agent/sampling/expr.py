@@ -108,7 +108,10 @@ class _Compiler(ClosureCompiler[Columns]):
     def number(self, node: ast.AST) -> _Node:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             raise self.fail(node, _STRING)
-        return self.node(node)
+        inner = self.node(node)
+        if is_boolean(node):  # a condition as a number: 1 where it holds, else 0
+            return lambda c: np.asarray(inner(c), np.float64)
+        return inner
 
     def constant(self, node: ast.Constant) -> _Node:
         value = node.value

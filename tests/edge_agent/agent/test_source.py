@@ -193,7 +193,7 @@ def test_bus_source_reads_python_cans_socketcan_bus() -> None:
     """The SocketCAN path: python-can's own SocketCAN receive code (over a Unix socket
     pair), one receive call a frame. A drive's frames and the special kinds arrive in
     order, in batches of at most max_frames, with their flags, lengths and payloads, and
-    the socket's receive times."""
+    the socket's times."""
     frames = urban_frames().slice(0, 3000)
     sending, receiving = socketcan_pair()
     messages = [*frame_messages(frames), *every_kind()]

@@ -51,6 +51,16 @@ def test_comparisons_boolean_logic_and_functions() -> None:
     ]
 
 
+def test_a_condition_as_a_number_is_one_or_zero() -> None:
+    both = f"({SPEED} > 100) + ({AIRBAG} == 1) >= 2"
+    assert _eval(both, speed=[120, 120, 50], airbag=[1, 0, 1]) == [True, False, False]
+    assert _eval(f"-({SPEED} > 100) < 0", speed=[120, 50]) == [True, False]
+    assert _eval(f"({SPEED} > 100) == ({AIRBAG} == 1)", speed=[120, 50], airbag=[0, 0]) == [
+        False,
+        True,
+    ]
+
+
 def test_value_table_labels_compare_by_value() -> None:
     expression = compile_expression(f'{SEVERITY} == "SEVERE"', schema())
     assert expression.signals == (_n(SEVERITY),)
