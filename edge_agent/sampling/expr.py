@@ -10,7 +10,8 @@ label's value), ``and``/``or``/``not``, comparisons (chains too), ``+ - * /``, u
 and ``abs``, ``min``, ``max``. Anything else is an `ExpressionError` that quotes the text and
 points at the column. Nothing is evaluated by Python: the syntax tree is compiled into NumPy
 operations, so an expression evaluates over a whole batch's timeline at once. A signal not
-seen yet is NaN, and every comparison with NaN is false.
+seen yet is NaN, and every comparison with NaN is false. A number used as a condition is
+true when it is not zero (NaN is false); a condition used as a number is 1 or 0.
 """
 
 from __future__ import annotations
