@@ -73,9 +73,26 @@ def _process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _paced(log: Path, rate: float, seconds: float, burst: int) -> Any:
+    """The frames of ``log`` as python-can messages, ``burst`` at a time, each lot when it is
+    due at ``rate`` frames/s, until ``rate * seconds`` frames (the log repeats if short)."""
+    total = int(rate * seconds)
+    sent = 0
+    start = time.monotonic()
+    while sent < total:
+        for messages in _read_frames(log, min(burst, total - sent)):
+            yield messages
+            sent += len(messages)
+            if sent >= total:
+                return
+            delay = start + sent / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+
 class _Sender(threading.Thread):
-    """Replays a frame file onto its bus (the virtual bus, or the sending end of a socket
-    pair) at a fixed rate, in 10 ms bursts."""
+    """Replays a frame file onto python-can's virtual bus at a fixed rate, in 10 ms bursts,
+    from a thread of the receiver's process (python-can's virtual bus lives in one process)."""
 
     def __init__(self, log: Path, rate: float, seconds: float, bus: Any) -> None:
         super().__init__(name="sender", daemon=True)
@@ -84,41 +101,89 @@ class _Sender(threading.Thread):
         self.started = threading.Event()
         self.cpu = 0.0  # the thread's CPU time when it ended
         self.elapsed = 0.0  # seconds from its first frame to its last
+        self.dropped = 0
         self.crash_index: int | None = None  # the frame whose send time is recorded
         self.crash_sent_at: float | None = None
 
+    def cpu_now(self) -> float:
+        return _thread_cpu(self)
+
     def run(self) -> None:
-        send = self.bus.send
-        out = getattr(self.bus, "socket", None)
-        if out is not None:
-            # A Unix socket pair: frames go in as a CAN controller's reach the kernel, queued
-            # while the socket has room (python-can's send would wait at a quarter full).
-            from can.interfaces.socketcan.socketcan import build_can_frame
-
-            def send(message: Any, timeout: float | None = None) -> None:
-                out.send(build_can_frame(message))
-
-        total = int(self.rate * self.seconds)
-        burst = max(1, int(self.rate / 100))
         start = time.monotonic()
         self.started.set()
         try:
-            while self.sent < total:
-                for messages in _read_frames(self.log, burst):
-                    mark = self.crash_index
-                    for k, message in enumerate(messages):
-                        send(message, 1.0)
-                        if mark is not None and self.sent + k == mark:
-                            self.crash_sent_at = time.time()
-                    self.sent += len(messages)
-                    if self.sent >= total:
-                        break
-                    delay = start + self.sent / self.rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+            for messages in _paced(self.log, self.rate, self.seconds, int(self.rate / 100)):
+                mark = self.crash_index
+                for k, message in enumerate(messages):
+                    self.bus.send(message)
+                    if mark is not None and self.sent + k == mark:
+                        self.crash_sent_at = time.time()
+                self.sent += len(messages)
         finally:
             self.cpu = time.thread_time()
             self.elapsed = time.monotonic() - start
+
+
+class _SocketSender:
+    """Replays a frame file into the sending end of a socket pair from a process of its own,
+    as a CAN controller's frames reach a CAN socket whatever the reader does: 1 ms bursts,
+    queued while the socket has room, dropped (counted) when it is full. Its CPU is not the
+    receiver's."""
+
+    def __init__(self, log: Path, rate: float, seconds: float, sending: Any, pin: int | None):
+        self.log, self.rate, self.seconds, self.sending, self.pin = log, rate, seconds, sending, pin
+        self.started = threading.Event()
+        self.sent = self.dropped = 0
+        self.cpu = self.elapsed = 0.0
+        self.crash_index: int | None = None
+        self.crash_sent_at: float | None = None
+        self._process: subprocess.Popen[str] | None = None
+
+    def cpu_now(self) -> float:
+        return 0.0
+
+    def start(self) -> None:
+        fd = self.sending.socket.fileno()
+        command = [sys.executable, "-m", "benchmarks.bench_agent", "--send-to", str(fd)]
+        command += ["--log", str(self.log), "--rate", str(self.rate)]
+        command += ["--seconds", str(self.seconds)]
+        if self.pin is not None:
+            command += ["--pin", str(self.pin)]
+        self._process = subprocess.Popen(command, pass_fds=(fd,), stdout=subprocess.PIPE, text=True)
+        self.started.set()
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def join(self) -> None:
+        assert self._process is not None
+        out, _ = self._process.communicate()
+        if self._process.returncode:
+            raise RuntimeError(f"the socket sender failed ({self._process.returncode})")
+        done = json.loads(out.strip().splitlines()[-1])
+        self.sent, self.dropped, self.elapsed = done["sent"], done["dropped"], done["send_s"]
+
+
+def _send_to_socket(args: argparse.Namespace) -> None:
+    """The socket sender's process (see `_SocketSender`)."""
+    import socket
+
+    from can.interfaces.socketcan.socketcan import build_can_frame
+
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})
+    out = socket.socket(fileno=args.send_to)
+    out.setblocking(False)
+    sent = dropped = 0
+    start = time.monotonic()
+    for messages in _paced(args.log, args.rate, args.seconds, max(1, int(args.rate / 1000))):
+        for message in messages:
+            try:
+                out.send(build_can_frame(message))
+            except BlockingIOError:
+                dropped += 1
+        sent += len(messages)
+    print(json.dumps({"sent": sent, "dropped": dropped, "send_s": time.monotonic() - start}))
 
 
 # A frame in the sender's file: timestamp, id, flags (FrameFlag), length, then the payload.
@@ -239,7 +304,11 @@ def _child(args: argparse.Namespace) -> None:
     else:
         bus = can.Bus(interface="virtual", channel=channel)
         sending = can.Bus(interface="virtual", channel=channel)
-    sender = _Sender(args.log, args.rate, args.seconds, sending)
+    sender: _Sender | _SocketSender
+    if args.child.endswith("-socketcan"):
+        sender = _SocketSender(args.log, args.rate, args.seconds, sending, args.pin)
+    else:
+        sender = _Sender(args.log, args.rate, args.seconds, sending)
     sender.crash_index = args.crash_index
     monitor = _Monitor(bus, sending, sender.started)
     monitor.start()
@@ -256,7 +325,7 @@ def _child(args: argparse.Namespace) -> None:
                 continue
             received += 1
             if received == 1000:
-                window = (_process_cpu(), _thread_cpu(sender), received, time.thread_time())
+                window = (_process_cpu(), sender.cpu_now(), received, time.thread_time())
         sender.join()
         end = (_process_cpu(), sender.cpu, received, time.thread_time())
     else:
@@ -281,7 +350,7 @@ def _child(args: argparse.Namespace) -> None:
             if first_batch_at is None and len(batch):
                 first_batch_at = time.time()
             if window is None and received >= 1000:
-                window = (_process_cpu(), _thread_cpu(sender), received, time.thread_time())
+                window = (_process_cpu(), sender.cpu_now(), received, time.thread_time())
             if not len(batch) and not sender.is_alive():
                 break
         sender.join()
@@ -303,6 +372,7 @@ def _child(args: argparse.Namespace) -> None:
     result.update(
         sent=sender.sent,
         send_s=sender.elapsed,
+        dropped=sender.dropped,
         crash_sent_at=sender.crash_sent_at,
         received=received,
         cpu_s=cpu,
@@ -436,6 +506,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--crash-index", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--send-to", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     unknown = set(args.kinds.split(",")) - set(_KINDS)
     if unknown:
@@ -444,6 +515,9 @@ def main() -> None:
         parser.error("--runs: at least 1")
     if args.prepare:
         print(_write_logs(args.prepare)[2])
+        return
+    if args.send_to is not None:
+        _send_to_socket(args)
         return
     if args.child:
         _child(args)
@@ -552,9 +626,11 @@ def _report(
     ):
         if kind in best:
             lines.append(line(label, best[kind]))
+            fill = max(r["max_buffer_fill"] for r in results[kind])
+            dropped = [r["dropped"] for r in results[kind]]
             lines.append(
-                f"    socket buffer at most {max(r['max_buffer_fill'] for r in results[kind]):.0%}"
-                " full (a CAN socket drops frames when its buffer is full)"
+                f"    socket buffer at most {fill:.0%} full; frames dropped by a full socket, "
+                f"each run: {dropped}"
             )
     if {"bare-socketcan", "agent-socketcan"} <= set(best):
         lines.append(f"  CPU ratio agent/bare: {ratio('agent-socketcan', 'bare-socketcan')}")

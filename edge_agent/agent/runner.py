@@ -26,7 +26,7 @@ from ..outbox import Outbox, OutboxFullError, OutboxStats, Priority
 from ..sampling import CaptureManager, Sampler
 from ..wire import CrashEvent, TelemetryBatch, WireSchema, encode_event, encode_telemetry
 from . import _kernels
-from ._memory import release_compiler_pages
+from ._memory import freeze_start_up, release_compiler_pages, thaw_start_up
 from .checks import check_catalogue
 from .sequence import SequenceStore
 from .source import FrameSource, open_source
@@ -157,6 +157,7 @@ class Agent:
         )
         self._next_status_file = 0.0
         self._closed_outbox: OutboxStats | None = None
+        self._frozen = False
         log.info(
             "agent for vehicle %s: catalogue %s (%d signals), outbox %s",
             config.vehicle.id,
@@ -261,6 +262,11 @@ class Agent:
     # -- running ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the MQTT link, and set the objects of start-up aside from the garbage
+        collector for the run (`_memory.freeze_start_up`; `close` gives them back)."""
+        if not self._frozen:
+            freeze_start_up()
+            self._frozen = True
         if self.link is not None:
             self.link.start()
 
@@ -295,6 +301,9 @@ class Agent:
             write_status_file(self.config.status.file, self.status())
         self._closed_outbox = self.outbox.stats()
         self.outbox.close()
+        if self._frozen:
+            thaw_start_up()
+            self._frozen = False
 
     # -- status -------------------------------------------------------------------------
 
