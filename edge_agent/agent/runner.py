@@ -167,12 +167,12 @@ class Agent:
         )
 
     def _warm_up(self) -> None:
-        """Load the decoder's and the sampler's kernels now (an empty batch runs them all;
-        the frame sources' kernel came with `_start_compiler`), then give back the
+        """Load the decoder's and the sampler's kernels now (the frame sources' kernel came
+        with `_start_compiler`), then give back the
         compiler's memory: the first frames are decoded without delay, and the agent's
         resident memory is what it needs to run."""
-        empty = self.decoder.decode(FrameBatch.empty())
-        self.sampler.feed(empty)
+        self.decoder.warm_up()
+        self.sampler.feed(self.decoder.decode(FrameBatch.empty()))
         release_compiler_pages()
 
     # -- the pipeline -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..frames import FrameBatch
+from ..frames import FrameBatch, FrameFlag
 from . import _kernels
 from ._tables import CONV_INT_SCALE, CONV_INTEGER, MessageInfo, SignalInfo, Tables
 from ._tables import compile_database as _compile
@@ -199,6 +199,22 @@ class BatchDecoder:
             np.int64
         )
         log.debug("compiled %d messages, %d signals", len(messages), len(signals))
+
+    def warm_up(self) -> None:
+        """Load every kernel a batch can need now, not on the first frames: decode an empty
+        batch, then one zero-filled frame of each message (the results are dropped)."""
+        self.decode(FrameBatch.empty())
+        rows = [
+            (
+                0.0,
+                m.frame_id,
+                (FrameFlag.EXTENDED if m.is_extended else 0) | (FrameFlag.FD if m.is_fd else 0),
+                bytes(m.length),
+            )
+            for m in self.messages
+        ]
+        if rows:
+            self.decode(FrameBatch.from_rows(rows))
 
     def signal_info(self, full_name: str) -> SignalInfo:
         """A signal by ``Message.Signal`` name."""

@@ -166,3 +166,31 @@ def test_serial_kernel_decodes_like_the_parallel_one() -> None:
     present = parallel.present  # slots without a sample hold whatever the buffer held
     assert np.array_equal(serial.raw[present], parallel.raw[present])
     assert np.array_equal(serial.values[present], parallel.values[present], equal_nan=True)
+
+
+def test_warm_up_loads_every_kernel_a_batch_needs() -> None:
+    """After `warm_up`, decoding a drive's frames loads no kernel (no pause on the first
+    frames of a live bus); a fresh interpreter, since kernels are loaded once per process."""
+    import subprocess
+    import sys
+
+    script = """
+import numba
+from edge_agent.decoder import BatchDecoder, _kernels
+from tests.edge_agent._drive import catalogue, urban_frames
+frames = urban_frames()
+decoder = BatchDecoder(catalogue().database, parallel=False)
+decoder.warm_up()
+def loaded():
+    return {n: len(f.signatures) for n, f in vars(_kernels).items()
+            if isinstance(f, numba.core.registry.CPUDispatcher)}
+before = loaded()
+decoder.decode(frames, reuse=True)
+decoder.decode(frames)
+print(before == loaded(), sum(before.values()))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "True"
+    assert int(out[1]) > 0
