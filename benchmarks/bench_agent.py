@@ -2,11 +2,12 @@
 its crash-to-subscriber latency, against a private Mosquitto.
 
 Each measurement runs in a child process of its own (so its memory is its own): a sender
-thread replays a simulated drive (the demo EV, WLTP-like cycle) at ``--rate`` frames/s for
+replays a simulated drive (the demo EV, WLTP-like cycle) at ``--rate`` frames/s for
 ``--seconds``; the receiver is either a bare ``bus.recv()`` loop or the whole agent (decode,
 sampling, captures, crash detection, wire codec, durable outbox, MQTT). CPU is the process's
-CPU time minus the sender thread's, over the steady part of the run; each run spawns every
-kind in turn, and the best of ``--runs`` of each counts. The kinds (``--kinds``):
+CPU time, less the sender's where it is a thread of that process, over the steady part of
+the run; each run spawns every kind in turn, and the best of ``--runs`` of each counts. The
+kinds (``--kinds``):
 
 * ``bare``, ``agent``: python-can's ``virtual`` bus, which the agent takes all waiting frames
   from at once (one lock of its queue); the acceptance target is this pair's ratio;
@@ -14,15 +15,17 @@ kind in turn, and the best of ``--runs`` of each counts. The kinds (``--kinds``)
   frame (a worst case: no bus is read that way);
 * ``bare-socketcan``, ``agent-socketcan``: python-can's own SocketCAN bus code over a Unix
   socket pair (`simulators.socketpair`), read one receive call per frame as on a gateway; the
-  sender writes each frame into the socket as the kernel queues a controller's frames.
+  sender, a process of its own (on the other CPUs with ``--pin``), writes 1 ms bursts into
+  the socket, which drops (and the sender counts) what a full buffer cannot take.
 
     python -m benchmarks.bench_agent [--rate 18000] [--seconds 60] [--runs 2] [--pin CPU]
                                      [--kinds bare,agent,...] [--raw]
 
-With ``--pin`` each child runs on one CPU: python-can's ``virtual`` bus hands the receiver
-message objects that the sender thread made, and when that thread runs on the other core
-every attribute the agent reads is a transfer between the cores' caches (the bare loop
-reads none).  A kernel driver's frames become message objects on the receiving thread.
+With ``--pin`` each child (with a sender thread of its own) runs on one CPU: python-can's
+``virtual`` bus hands the receiver message objects that the sender thread made, and when that
+thread runs on the other core every attribute the agent reads is a transfer between the
+cores' caches (the bare loop reads none). A kernel driver's frames become message objects on
+the receiving thread.
 
 Targets (issue 5): agent CPU <= 1.5x the bare loop; 18,000 frames/s sustained for 60 s;
 peak resident memory <= 150 MB; start to first publish <= 2 s (warm numba cache); a crash
@@ -80,7 +83,10 @@ def _paced(log: Path, rate: float, seconds: float, burst: int) -> Any:
     sent = 0
     start = time.monotonic()
     while sent < total:
-        for messages in _read_frames(log, min(burst, total - sent)):
+        lots = 0
+        for messages in _read_frames(log, max(burst, 1)):
+            lots += 1
+            messages = messages[: total - sent]
             yield messages
             sent += len(messages)
             if sent >= total:
@@ -88,6 +94,8 @@ def _paced(log: Path, rate: float, seconds: float, burst: int) -> Any:
             delay = start + sent / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        if not lots:
+            raise SystemExit(f"{log} holds no frames")
 
 
 class _Sender(threading.Thread):
@@ -170,8 +178,9 @@ def _send_to_socket(args: argparse.Namespace) -> None:
 
     from can.interfaces.socketcan.socketcan import build_can_frame
 
-    if args.pin is not None:
-        os.sched_setaffinity(0, {args.pin})
+    if args.pin is not None:  # the controller is not the reader's CPU: any other one
+        others = set(range(os.cpu_count() or 1)) - {args.pin}
+        os.sched_setaffinity(0, others or {args.pin})
     out = socket.socket(fileno=args.send_to)
     out.setblocking(False)
     sent = dropped = 0
@@ -313,6 +322,7 @@ def _child(args: argparse.Namespace) -> None:
     monitor = _Monitor(bus, sending, sender.started)
     monitor.start()
     result: dict[str, Any] = {"mode": args.child}
+    steady = max(min(1000, int(args.rate * args.seconds) // 10), 1)  # CPU counts from here
     if args.child.startswith("bare"):
         sender.start()
         received = 0
@@ -324,7 +334,7 @@ def _child(args: argparse.Namespace) -> None:
                     break
                 continue
             received += 1
-            if received == 1000:
+            if received == steady:
                 window = (_process_cpu(), sender.cpu_now(), received, time.thread_time())
         sender.join()
         end = (_process_cpu(), sender.cpu, received, time.thread_time())
@@ -349,7 +359,7 @@ def _child(args: argparse.Namespace) -> None:
             micro_batches += len(batch) > 0
             if first_batch_at is None and len(batch):
                 first_batch_at = time.time()
-            if window is None and received >= 1000:
+            if window is None and received >= steady:
                 window = (_process_cpu(), sender.cpu_now(), received, time.thread_time())
             if not len(batch) and not sender.is_alive():
                 break

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import threading
 from pathlib import Path
 
 __all__ = ["freeze_start_up", "release_compiler_pages", "thaw_start_up"]
@@ -61,16 +62,27 @@ def release_compiler_pages() -> int:
     return advised
 
 
+_freezes = 0  # agents running with start-up's objects set aside
+_freezes_lock = threading.Lock()
+
+
 def freeze_start_up() -> int:
     """Collect once, then keep the garbage collector off every object alive now; returns
-    how many objects were set aside."""
-    gc.collect()
-    gc.freeze()
-    frozen = gc.get_freeze_count()
+    how many objects are set aside. Counted: each call is undone by one `thaw_start_up`."""
+    global _freezes
+    with _freezes_lock:
+        gc.collect()
+        gc.freeze()
+        _freezes += 1
+        frozen = gc.get_freeze_count()
     log.debug("%d objects of start-up set aside from garbage collection", frozen)
     return frozen
 
 
 def thaw_start_up() -> None:
-    """Give the objects `freeze_start_up` set aside back to the garbage collector."""
-    gc.unfreeze()
+    """Undo one `freeze_start_up`; the last gives the objects back to the garbage collector."""
+    global _freezes
+    with _freezes_lock:
+        _freezes = max(_freezes - 1, 0)
+        if not _freezes:
+            gc.unfreeze()

@@ -171,7 +171,10 @@ class Agent:
         with `_start_compiler`), then give back the
         compiler's memory: the first frames are decoded without delay, and the agent's
         resident memory is what it needs to run."""
-        self.decoder.warm_up()
+        try:
+            self.decoder.warm_up()
+        except Exception as exc:  # only time is lost: the first frames load what is missing
+            log.warning("decoder warm-up failed (%s); the first frames will load its kernels", exc)
         self.sampler.feed(self.decoder.decode(FrameBatch.empty()))
         release_compiler_pages()
 
@@ -272,11 +275,12 @@ class Agent:
 
     def run(self, source: FrameSource | None = None, stop: threading.Event | None = None) -> None:
         """Read the configured source (or ``source``) until it ends or ``stop`` is set."""
+        # Started first: its one collection runs before the bus is open.
+        self.start()
         source = source or open_source(
             self.config.can, self.config.batching, self.catalogue.database
         )
         stop = stop or threading.Event()
-        self.start()
         try:
             for batch in source.batches():
                 self.process(batch)
@@ -287,6 +291,14 @@ class Agent:
 
     def close(self, drain_s: float = 5.0) -> None:
         """Finish captures, send the last batch, wait up to ``drain_s`` for the outbox to drain."""
+        try:
+            self._close(drain_s)
+        finally:
+            if self._frozen:
+                thaw_start_up()
+                self._frozen = False
+
+    def _close(self, drain_s: float) -> None:
         for captured in self.captures.flush():
             self._put_batch(captured.series, captured.capture)
         self.flush()
@@ -301,9 +313,6 @@ class Agent:
             write_status_file(self.config.status.file, self.status())
         self._closed_outbox = self.outbox.stats()
         self.outbox.close()
-        if self._frozen:
-            thaw_start_up()
-            self._frozen = False
 
     # -- status -------------------------------------------------------------------------
 

@@ -209,7 +209,7 @@ class BatchDecoder:
                 0.0,
                 m.frame_id,
                 (FrameFlag.EXTENDED if m.is_extended else 0) | (FrameFlag.FD if m.is_fd else 0),
-                bytes(m.length),
+                bytes(min(m.length, 64)),  # a J1939 DBC may declare longer transfers
             )
             for m in self.messages
         ]

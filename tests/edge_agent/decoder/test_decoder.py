@@ -173,6 +173,7 @@ def test_warm_up_loads_every_kernel_a_batch_needs() -> None:
     frames of a live bus); a fresh interpreter, since kernels are loaded once per process."""
     import subprocess
     import sys
+    from pathlib import Path
 
     script = """
 import numba
@@ -190,7 +191,11 @@ decoder.decode(frames)
 print(before == loaded(), sum(before.values()))
 """
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
     ).stdout.split()
     assert out[0] == "True"
     assert int(out[1]) > 0
