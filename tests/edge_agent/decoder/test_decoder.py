@@ -199,3 +199,13 @@ print(before == loaded(), sum(before.values()))
     ).stdout.split()
     assert out[0] == "True"
     assert int(out[1]) > 0
+
+
+def test_warm_up_takes_a_message_longer_than_a_frame() -> None:
+    """A DBC may declare a message longer than any CAN frame (a J1939 transfer): warming up
+    sends it a 64-byte frame rather than failing, and a later frame still decodes."""
+    decoder = _decoder(Signal("A", 0, 8), length=300)
+    decoder.warm_up()
+    result = decoder.decode(FrameBatch.from_rows([(0.0, 0x100, 0, bytes([7]) * 8)]))
+    assert result.stats.decoded == 1
+    assert result.signal("M.A").values.tolist() == [7.0]
