@@ -185,7 +185,7 @@ def _send_to_socket(args: argparse.Namespace) -> None:
     out.setblocking(False)
     sent = dropped = 0
     start = time.monotonic()
-    for messages in _paced(args.log, args.rate, args.seconds, max(1, int(args.rate / 1000))):
+    for messages in _paced(args.log, args.rate, args.seconds, int(args.rate / 1000)):
         for message in messages:
             try:
                 out.send(build_can_frame(message))

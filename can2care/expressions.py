@@ -18,11 +18,11 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["ARITHMETIC", "COMPARISONS", "ClosureCompiler", "dotted_path", "is_boolean"]
+__all__ = ["ClosureCompiler", "dotted_path", "is_boolean"]
 
 Ctx = TypeVar("Ctx")  # what a compiled expression reads when it is evaluated
 
-COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+_COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
     ast.Lt: operator.lt,
@@ -30,7 +30,7 @@ COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -118,7 +118,7 @@ class ClosureCompiler(ABC, Generic[Ctx]):
         if isinstance(node, ast.Compare):
             return self.compare(node)
         if isinstance(node, ast.BinOp):
-            op = ARITHMETIC.get(type(node.op))
+            op = _ARITHMETIC.get(type(node.op))
             if op is None:
                 raise self.fail(node, "only + - * / are allowed")
             left, right = self.number(node.left), self.number(node.right)
@@ -134,7 +134,7 @@ class ClosureCompiler(ABC, Generic[Ctx]):
     def compare(self, node: ast.Compare) -> Callable[[Ctx], Any]:
         ops = []
         for op in node.ops:
-            function = COMPARISONS.get(type(op))
+            function = _COMPARISONS.get(type(op))
             if function is None:
                 raise self.fail(node, "only == != < <= > >= comparisons are allowed")
             ops.append(function)

@@ -58,7 +58,10 @@ def socketcan_pair(
 ) -> tuple[SocketpairBus, SocketpairBus]:
     """Two connected ends; frames sent on either are received on the other. ``fd`` is the
     protocol the buses report (both carry CAN FD frames either way)."""
-    if not channel:
-        raise ValueError("a socket pair's channel must be named")
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    return SocketpairBus(a, channel, fd=fd), SocketpairBus(b, channel, fd=fd)
+    try:
+        return SocketpairBus(a, channel, fd=fd), SocketpairBus(b, channel, fd=fd)
+    except BaseException:
+        a.close()
+        b.close()
+        raise
